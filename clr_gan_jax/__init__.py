@@ -1,0 +1,3 @@
+"""CLR-GAN in JAX/Flax: consistent latent representation and reconstruction for GANs."""
+
+__version__ = "0.1.0"
