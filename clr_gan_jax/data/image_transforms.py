@@ -1,0 +1,171 @@
+"""Decoding, validation and the geometric transforms of the StyleGAN2-ADA dataset tool.
+
+One `ImageTransform` serves every image source (folders, zips, TFDS) and the
+dataset tool, so converting a folder and reading it directly give the same pixels.
+
+Transforms (``transform=``):
+  none              the image must already be the target size.
+  center-crop       crop the largest centred square (or a fixed ``crop_size``
+                    square, as for CelebA) and resize it to the target size. On a
+                    square image this is a plain resize: StyleGAN2-ADA's
+                    ``--width/--height`` without ``--transform``.
+  center-crop-wide  crop the largest centred region of aspect width:height, resize
+                    it to width x height and paste it in the middle of a black
+                    width x width canvas (StyleGAN2-ADA's LSUN car recipe). Images
+                    narrower than the crop would need upsampling and are bad images,
+                    where StyleGAN2-ADA drops them silently.
+
+Resize filters are PIL's ``box`` and ``lanczos``. Colour: ``channels=3`` converts
+grayscale, palette and CMYK images to RGB and drops alpha; ``channels=1``
+converts to 8-bit grayscale. 16-bit and float images are refused.
+"""
+
+import dataclasses
+import io
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image
+
+TRANSFORMS = ("none", "center-crop", "center-crop-wide")
+RESIZE_FILTERS = {"box": Image.Resampling.BOX, "lanczos": Image.Resampling.LANCZOS}
+_EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})
+
+
+class DataError(ValueError):
+    """A problem with the user's data or paths; the message names the thing and the fix."""
+
+
+class BadImageError(DataError):
+    """One input image cannot be used: ``name`` and ``problem``; the message adds the fix."""
+
+    def __init__(self, name: str, problem: str):
+        super().__init__(name, problem)
+        self.name, self.problem = name, problem
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.problem}; remove it or skip bad images (--skip-bad, skip_bad=True)."
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageTransform:
+    """Turns a decoded image into a uint8 (H, W, channels) array of the target geometry.
+
+    ``width`` and ``height`` are the target size; they must be equal except for
+    ``center-crop-wide``, whose output is a ``width`` x ``width`` canvas.
+    """
+
+    width: int
+    height: int
+    transform: str = "none"
+    resize_filter: str = "lanczos"
+    channels: int = 3
+    crop_size: int | None = None
+
+    def __post_init__(self):
+        if self.transform not in TRANSFORMS:
+            raise DataError(f"Unknown transform {self.transform!r}; use one of {', '.join(TRANSFORMS)}.")
+        if self.resize_filter not in RESIZE_FILTERS:
+            raise DataError(f"Unknown resize filter {self.resize_filter!r}; use one of {', '.join(RESIZE_FILTERS)}.")
+        if self.channels not in (1, 3):
+            raise DataError(f"channels={self.channels} is not supported; use 1 (grayscale) or 3 (RGB).")
+        if min(self.width, self.height) < 1:
+            raise DataError(f"Target size {self.width}x{self.height} must be positive.")
+        if self.transform == "center-crop-wide":
+            if self.height > self.width:
+                raise DataError(f"center-crop-wide needs height <= width, got {self.width}x{self.height}.")
+        elif self.width != self.height:
+            raise DataError(
+                f"Target size {self.width}x{self.height} is not square; only center-crop-wide makes non-square crops."
+            )
+        if self.crop_size is not None and self.transform != "center-crop":
+            raise DataError("crop_size is only used with transform='center-crop'.")
+
+    @classmethod
+    def create(cls, resolution, transform: str = "none", **kwargs) -> "ImageTransform":
+        """``resolution`` is an int (square) or a (width, height) pair for center-crop-wide."""
+        width, height = (resolution, resolution) if np.isscalar(resolution) else resolution
+        return cls(int(width), int(height), transform, **kwargs)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The (H, W, C) of every output image."""
+        return (self.width, self.width, self.channels)
+
+    def check(self, size: tuple[int, int], mode: str, name: str) -> None:
+        """Validates an image from its header (size as PIL's (width, height), mode)."""
+        if mode not in _EIGHT_BIT_MODES:
+            raise BadImageError(name, f"has pixel mode {mode} (16-bit or float); convert it to 8-bit")
+        width, height = size
+        if self.transform == "none" and (width, height) != (self.width, self.height):
+            raise BadImageError(
+                name,
+                f"is {width}x{height}, not {self.width}x{self.height}; give a matching resolution, or crop and "
+                "resize with --transform=center-crop (transform='center-crop')",
+            )
+        if self.transform == "center-crop" and self.crop_size and self.crop_size > min(width, height):
+            raise BadImageError(name, f"is {width}x{height}, smaller than the {self.crop_size}px crop")
+        if self.transform == "center-crop-wide" and self._crop_box(width, height)[2] < self.width:
+            raise BadImageError(
+                name,
+                f"is {width}x{height}, too narrow for the {self.width}x{self.height} center-crop-wide crop "
+                "(StyleGAN2-ADA drops such images)",
+            )
+
+    def __call__(self, image: Image.Image, name: str) -> np.ndarray:
+        """Checks, converts and crops/resizes a PIL image; decoding errors name the file."""
+        self.check(image.size, image.mode, name)
+        try:
+            image = image.convert("RGB" if self.channels == 3 else "L")
+            left, top, crop_w, crop_h = self._crop_box(*image.size)
+            if (crop_w, crop_h) != image.size:
+                # Crop, then resize: resize(box=...) would filter across the crop edge, unlike StyleGAN2-ADA.
+                image = image.crop((left, top, left + crop_w, top + crop_h))
+            if image.size != (self.width, self.height):
+                image = image.resize((self.width, self.height), RESIZE_FILTERS[self.resize_filter])
+            pixels = np.asarray(image, dtype=np.uint8)
+        except (OSError, SyntaxError, ValueError) as e:
+            raise BadImageError(name, f"cannot be decoded ({e})") from e
+        pixels = pixels.reshape(pixels.shape[:2] + (self.channels,))
+        if self.transform == "center-crop-wide":
+            canvas = np.zeros(self.shape, np.uint8)
+            top = (self.width - self.height) // 2
+            canvas[top : top + self.height] = pixels
+            pixels = canvas
+        return pixels
+
+    def from_array(self, pixels: np.ndarray, name: str) -> np.ndarray:
+        """Applies the transform to a decoded uint8 (H, W[, C]) array, e.g. from TFDS."""
+        if self.transform == "none" and pixels.shape == (self.height, self.width, self.channels):
+            return pixels
+        if pixels.ndim == 3 and pixels.shape[2] == 1:
+            pixels = pixels[..., 0]
+        return self(Image.fromarray(pixels), name)
+
+    def _crop_box(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """(left, top, crop width, crop height) of the centred crop, integer-aligned as StyleGAN2-ADA."""
+        if self.transform == "none":
+            crop_w, crop_h = width, height
+        elif self.transform == "center-crop":
+            crop_w = crop_h = self.crop_size or min(width, height)
+        elif width * self.height >= height * self.width:  # wider than the target aspect: keep all rows
+            crop_w, crop_h = round(height * self.width / self.height), height
+        else:
+            crop_w, crop_h = width, round(width * self.height / self.width)
+        return (width - crop_w) // 2, (height - crop_h) // 2, crop_w, crop_h
+
+
+def open_image(data: bytes | BinaryIO, name: str) -> Image.Image:
+    """Reads an image header from bytes or a binary file (pixels are decoded lazily); BadImageError if unreadable."""
+    try:
+        return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+    except Image.UnidentifiedImageError as e:
+        raise BadImageError(name, "is not an image (unrecognised or corrupt data)") from e
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise BadImageError(name, f"is not a readable image ({e})") from e
+
+
+def load_image(data: bytes, name: str, transform: ImageTransform) -> np.ndarray:
+    """Decodes encoded image bytes and applies ``transform``."""
+    with open_image(data, name) as image:
+        return transform(image, name)

@@ -1,0 +1,288 @@
+"""One entry point for every metric: the trainer's periodic evaluation and ``--mode=evaluate``.
+
+    evaluator = create_evaluator(['fid', 'kid'], dataset_name='cifar10', source=source, resolution=32,
+                                 num_samples=50_000, batch_size=250, cache_dir='~/.cache/clr_gan_jax',
+                                 inception_weights='inception_fid.npz')
+    results = evaluator(sample_fn)  # {'fid': ..., 'kid_mean': ..., 'kid_std': ...}
+
+``sample_fn(batch_index, batch_size)`` returns generated samples in the data's format
+(uint8 NHWC images or float32 (N, 2) points), deterministically per batch_index. The
+samples are drawn once and streamed through every requested metric.
+
+Metric names and the keys they produce:
+
+* 'fid' -> fid; 'kid' -> kid_mean, kid_std; 'is' -> is_mean, is_std; 'pr' -> precision,
+  recall. These use the FID Inception (``inception_weights``); the real statistics are
+  cached in ``cache_dir``.
+* 'mixture' -> modes, hq_fraction, kl_modes (Ring8 / Grid25 sources).
+* 'digits' -> digits_fd, digits_classes, digits_kl (DigitsSource).
+* 'stacked_digits' -> stacked_modes, stacked_kl (StackedDigitsSource).
+
+Evaluation runs in one process; with a mesh, batches are split over its 'data' axis.
+"""
+
+import functools
+from typing import Sequence
+
+import jax
+import numpy as np
+
+from clr_gan_jax.data.image_files import ImageFolderSource
+from clr_gan_jax.data.image_files import Progress
+from clr_gan_jax.metrics import features as features_lib
+from clr_gan_jax.metrics import fid
+from clr_gan_jax.metrics import inception
+from clr_gan_jax.metrics import inception_score
+from clr_gan_jax.metrics import inception_weights as weights_lib
+from clr_gan_jax.metrics import kid
+from clr_gan_jax.metrics import precision_recall
+from clr_gan_jax.metrics import proxy
+from clr_gan_jax.metrics import reference_cache
+
+INCEPTION_METRICS = ("fid", "kid", "is", "pr")
+PROXY_METRICS = ("mixture", "digits", "stacked_digits")
+METRICS = INCEPTION_METRICS + PROXY_METRICS
+
+
+class InceptionMetrics:
+    """FID, KID, IS and precision/recall on one pass of the FID Inception over the samples."""
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        *,
+        weights: weights_lib.InceptionWeights,
+        resize_mode: str,
+        reference_path: str,
+        real_sample_fn: features_lib.SampleFn,
+        num_real: int,
+        batch_size: int,
+        mesh: jax.sharding.Mesh | None,
+    ):
+        self.names = tuple(names)
+        self._apply = features_lib.BatchedApply(
+            features_lib.inception_features_fn(resize_mode), weights.variables, batch_size, mesh
+        )
+        self._reference_path = reference_path
+        self._real_sample_fn, self._num_real = real_sample_fn, num_real
+        self._collector = None
+
+    @functools.cached_property
+    def reference(self) -> dict[str, np.ndarray]:
+        """Real-data statistics (with the features when KID or P/R need them), from the cache if there."""
+        compute = lambda: self._apply.stream(self._real_sample_fn, self._num_real, "Inception features of real data")[
+            "pool3"
+        ]
+        keep_features = bool({"kid", "pr"} & set(self.names))
+        return reference_cache.reference_statistics(self._reference_path, compute, keep_features)
+
+    def begin(self) -> None:
+        self.reference  # noqa: B018 -- real statistics first, so progress reads in order.
+        self._collector = features_lib.Collector(self._apply)
+
+    def add(self, batch: np.ndarray) -> None:
+        self._collector.add(batch)
+
+    def result(self) -> dict[str, float]:
+        outputs, self._collector = self._collector.result(), None
+        fake, real = outputs["pool3"], self.reference
+        results = {}
+        if "fid" in self.names:
+            results["fid"] = fid.frechet_distance(*fid.feature_statistics(fake), real["mu"], real["sigma"])
+        if "kid" in self.names:
+            results["kid_mean"], results["kid_std"] = kid.kernel_inception_distance(real["features"], fake)
+        if "is" in self.names:
+            results["is_mean"], results["is_std"] = inception_score.inception_score(outputs["logits_unbiased"])
+        if "pr" in self.names:
+            results["precision"], results["recall"] = precision_recall.precision_recall(real["features"], fake)
+        return results
+
+
+class MixtureMetrics:
+    """Modes covered, high-quality fraction and KL for 2-D Gaussian mixtures."""
+
+    def __init__(self, centres: np.ndarray, std: float):
+        self._centres, self._std = centres, std
+        self._points = []
+
+    def begin(self) -> None:
+        self._points = []
+
+    def add(self, batch: np.ndarray) -> None:
+        self._points.append(np.asarray(batch))
+
+    def result(self) -> dict[str, float]:
+        points, self._points = np.concatenate(self._points), []
+        return proxy.mixture_metrics(points, self._centres, self._std)
+
+
+class ClassifierMetrics:
+    """Base of the metrics read from the digits classifier's outputs on the samples."""
+
+    def __init__(self, outputs_fn, batch_size: int, mesh: jax.sharding.Mesh | None):
+        """``outputs_fn(variables, images)`` -> dict of per-example arrays, given to ``summarise``."""
+        self._apply = features_lib.BatchedApply(outputs_fn, proxy.load_digits_classifier(), batch_size, mesh)
+        self._collector = None
+
+    def begin(self) -> None:
+        self._collector = features_lib.Collector(self._apply)
+
+    def add(self, batch: np.ndarray) -> None:
+        self._collector.add(batch)
+
+    def result(self) -> dict[str, float]:
+        outputs, self._collector = self._collector.result(), None
+        return self.summarise(outputs)
+
+    def summarise(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class DigitsMetrics(ClassifierMetrics):
+    """Frechet distance to the real digits and class coverage."""
+
+    def __init__(self, source, batch_size: int, mesh: jax.sharding.Mesh | None):
+        super().__init__(proxy.digits_outputs, batch_size, mesh)
+        self._source = source
+
+    @functools.cached_property
+    def real_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        real = self._apply.stream(features_lib.source_sample_fn(self._source), len(self._source), "real digits")
+        return fid.feature_statistics(real["features"])
+
+    def begin(self) -> None:
+        self.real_statistics  # noqa: B018 -- real data first, so progress reads in order.
+        super().begin()
+
+    def summarise(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
+        return proxy.digits_metrics(outputs["features"], outputs["probs"], self.real_statistics)
+
+
+class StackedDigitsMetrics(ClassifierMetrics):
+    """Modes of 1000 covered, each channel classified as a digit."""
+
+    def __init__(self, batch_size: int, mesh: jax.sharding.Mesh | None):
+        super().__init__(proxy.stacked_digits_outputs, batch_size, mesh)
+
+    def summarise(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
+        return proxy.stacked_digits_metrics(outputs["probs"])
+
+
+class Evaluator:
+    """``evaluator(sample_fn) -> {metric key: float}``; see the module docstring."""
+
+    def __init__(self, groups: Sequence, *, num_samples: int, batch_size: int, resolution: int, channels: int):
+        self.groups = tuple(groups)
+        self.num_samples, self.batch_size = num_samples, batch_size
+        self.resolution, self.channels = resolution, channels
+
+    def __call__(self, sample_fn: features_lib.SampleFn) -> dict[str, float]:
+        for group in self.groups:
+            group.begin()
+        progress = Progress("Evaluating generated samples", self.num_samples)
+        done = 0
+        for batch in features_lib.batches(sample_fn, self.num_samples, self.batch_size):
+            for group in self.groups:
+                group.add(batch)
+            done += len(batch)
+            progress.update(done)
+        results = {}
+        for group in self.groups:
+            results.update(group.result())
+        return results
+
+
+def _check_source(metric: str, source, needs: str) -> None:
+    if not hasattr(source, needs):
+        raise ValueError(f"Metric '{metric}' needs a source with `.{needs}` (an embedded source), got {type(source).__name__}.")
+
+
+def create_evaluator(
+    metric_names: Sequence[str],
+    *,
+    dataset_name: str,
+    source,
+    resolution: int,
+    num_samples: int,
+    batch_size: int,
+    cache_dir: str,
+    split: str = "train",
+    num_real: int | None = None,
+    inception_weights: str | None = None,
+    resize_mode: str = "pytorch",
+    mesh: jax.sharding.Mesh | None = None,
+) -> Evaluator:
+    """Builds an Evaluator for ``metric_names`` (any of METRICS) against the real data ``source``.
+
+    Args:
+      dataset_name, split: name the real data in the reference-statistics cache.
+      source: random access real data, ``source[i] -> {'image': ..., 'label': ...}``.
+      resolution: side of the images (the cache key; ignored for 2-D points).
+      num_samples: generated samples per evaluation.
+      batch_size: samples per sample_fn call and per compiled network call.
+      cache_dir: where reference Inception statistics are cached.
+      num_real: real images for the Inception statistics (default: all of ``source``).
+      inception_weights: converted FID Inception .npz (see convert_inception), needed by
+        'fid', 'kid', 'is' and 'pr'.
+      resize_mode: 'pytorch' (pytorch-fid) or 'tf1' (original TF code, torch-fidelity).
+      mesh: optional mesh with a 'data' axis; batch_size must split over it.
+    """
+    unknown = sorted(set(metric_names) - set(METRICS))
+    if unknown:
+        raise ValueError(f"Unknown metrics {unknown}; choose from {list(METRICS)}.")
+    if resize_mode not in inception.RESIZE_MODES:
+        raise ValueError(f"resize_mode={resize_mode!r} is not one of {inception.RESIZE_MODES}.")
+    groups = []
+    wanted_inception = [name for name in INCEPTION_METRICS if name in metric_names]
+    if wanted_inception:
+        if inception_weights is None:
+            raise ValueError(f"Metrics {wanted_inception} need inception_weights: {weights_lib.HOW_TO_GET}.")
+        weights = weights_lib.load_inception_params(inception_weights)
+        num_real = len(source) if num_real is None else min(num_real, len(source))
+        path = reference_cache.cache_path(
+            cache_dir,
+            dataset_name=dataset_name,
+            split=split,
+            resolution=resolution,
+            resize_mode=resize_mode,
+            weights_sha256=weights.sha256,
+            num_images=num_real,
+        )
+        groups.append(
+            InceptionMetrics(
+                wanted_inception,
+                weights=weights,
+                resize_mode=resize_mode,
+                reference_path=path,
+                real_sample_fn=features_lib.source_sample_fn(source),
+                num_real=num_real,
+                batch_size=batch_size,
+                mesh=mesh,
+            )
+        )
+    if "mixture" in metric_names:
+        _check_source("mixture", source, "centres")
+        groups.append(MixtureMetrics(source.centres, source.std))
+    if "digits" in metric_names:
+        groups.append(DigitsMetrics(source, batch_size, mesh))
+    if "stacked_digits" in metric_names:
+        groups.append(StackedDigitsMetrics(batch_size, mesh))
+    channels = np.shape(source[0]["image"])[-1]
+    return Evaluator(groups, num_samples=num_samples, batch_size=batch_size, resolution=resolution, channels=channels)
+
+
+def image_files_sample_fn(path: str, evaluator: Evaluator) -> features_lib.SampleFn:
+    """A sample_fn over the images of a folder or zip (e.g. exported samples), in sorted name order.
+
+    The images must have the evaluator's resolution and number of channels, and be at
+    least ``evaluator.num_samples``.
+    """
+    files = ImageFolderSource(path, evaluator.resolution, channels=evaluator.channels, labels_from=None)
+    if len(files) < evaluator.num_samples:
+        raise ValueError(f"{path} holds {len(files)} images; the evaluator needs {evaluator.num_samples}.")
+    return features_lib.source_sample_fn(files)
+
+
+def evaluate_image_files(path: str, evaluator: Evaluator) -> dict[str, float]:
+    """Metrics of the image files in a folder or zip."""
+    return evaluator(image_files_sample_fn(path, evaluator))
