@@ -82,11 +82,14 @@ def test_skip_bad_counts_and_lists(labelled, tmp_path):
 
 
 def test_max_images_and_center_crop_with_worker_processes(labelled, tmp_path):
-    options = dict(resolution=8, transform="center-crop", resize_filter="box", max_images=4)
+    (labelled / "0/img1_corrupt.png").write_bytes(b"not a png")  # sorts second
+    options = dict(resolution=8, transform="center-crop", resize_filter="box", max_images=4, skip_bad=True)
     meta = convert_dataset(labelled, tmp_path / "out", workers=2, **options)
     shards = ArrayRecordImageSource(tmp_path / "out")
     direct = ImageFolderSource(labelled, **options)
     assert meta["count"] == len(shards) == len(direct) == 4 and shards.shape == (8, 8, 3)
+    assert [s["name"] for s in meta["skipped"]] == ["0/img1_corrupt.png"]
+    assert direct.names == ["0/img0.png", "0/img2.png", "0/img4.png", "0/img6.png"]
     for from_shards, from_folder in zip(_items(shards), _items(direct)):
         np.testing.assert_array_equal(from_shards["image"], from_folder["image"])
 

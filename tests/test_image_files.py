@@ -114,6 +114,10 @@ def test_center_crop_non_square(tmp_path):
     resized = ImageFolderSource(tmp_path, 8, "center-crop", resize_filter="box")[0]["image"]
     expected = np.asarray(Image.fromarray(stripes[:, 12:36]).resize((8, 8), Image.Resampling.BOX))
     np.testing.assert_array_equal(resized, expected)
+    odd = _save(tmp_path / "odd.png", np.random.default_rng(2).integers(0, 256, (SIDE, SIDE + 3, 3), np.uint8))
+    crops = ImageFolderSource(tmp_path, SIDE, "center-crop")
+    odd_crop = crops[crops.names.index("odd.png")]["image"]
+    np.testing.assert_array_equal(odd_crop, odd[:, 1 : SIDE + 1])  # offset rounds down, as in StyleGAN2-ADA
 
 
 def test_center_crop_wide_letterboxes_and_refuses_small_images(tmp_path):

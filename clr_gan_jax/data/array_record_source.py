@@ -56,11 +56,14 @@ class ArrayRecordImageSource:
         files = [self.path / shard["file"] for shard in meta["shards"]]
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
-            raise DataError(f"Shards listed in {self.path / METADATA_FILE} are missing: {', '.join(missing)}; convert again.")
+            raise DataError(
+                f"Shards listed in {self.path / METADATA_FILE} are missing: {', '.join(missing)}; convert again."
+            )
         self._records = grain.sources.ArrayRecordDataSource([str(f) for f in files])
         if len(self._records) != meta["count"]:
             raise DataError(
-                f"{self.path} holds {len(self._records)} records but {METADATA_FILE} says {meta['count']}; convert again."
+                f"{self.path} holds {len(self._records)} records but {METADATA_FILE} says {meta['count']}; "
+                "convert again."
             )
         labels = meta.get("labels")
         self._labels = np.asarray(labels if labels is not None else np.zeros(meta["count"]), np.int32)
@@ -72,5 +75,7 @@ class ArrayRecordImageSource:
     def __getitem__(self, index) -> dict:
         record = self._records[index]
         if len(record) != self._record_size:
-            raise DataError(f"Record {index} in {self.path} has {len(record)} bytes, not {self._record_size}; convert again.")
+            raise DataError(
+                f"Record {index} in {self.path} has {len(record)} bytes, not {self._record_size}; convert again."
+            )
         return {"image": np.frombuffer(record, np.uint8).reshape(self.shape), "label": self._labels[index]}

@@ -17,12 +17,12 @@ Output: shards `images.array_record-0000i-of-0000n` and dataset.json (shape,
 count, labels, num_classes, shard list, source, options, skipped files).
 
 Record format: the raw uint8 pixels of each image. Random access through grain's
-ArrayRecordDataSource on the project's 2-core CPU (bench/data_sources.py,
-synthetic photo-like images): at 256 px raw records read 15,000 images/s, PNG
-1,900 (uncompressed PNG) or 640 (zlib level 6); at 32 px 64,000 against
-12,000. PNG would save about half the disk on photos, but decoding, not disk,
-limits the input pipeline of a CPU host feeding accelerators, so raw it is.
-No record is pickled.
+ArrayRecordDataSource, one process on the project's 2-core CPU, synthetic
+photo-like images (bench/data_sources.py): at 256 px raw records read 15,000
+images/s, PNG records 1,900 (uncompressed PNG) or 640 (zlib level 6); at 32 px
+64,000 against 12,000 (figures halve when the machine is busy; the ratios hold).
+PNG would save a third to a half of the disk, but decoding, not disk, limits the
+input pipeline of a CPU host feeding accelerators, so raw it is. Nothing is pickled.
 """
 
 import json
@@ -178,22 +178,23 @@ def convert_dataset(
 
     temp = dest.parent / f".{dest.name}.partial-{os.getpid()}"
     temp.mkdir(parents=True)
+    decoded = _decoded(store, image_transform, names, workers)
     try:
         writer = _ShardWriter(temp, per_shard)
         written_labels, skipped = [], []
         progress = Progress(f"Converting {store.path}", target)
-        for name, pixels, error in _decoded(store, image_transform, names, workers):
-            if len(written_labels) == target:
-                break
+        for name, pixels, error in decoded:
             if error is not None:
                 if not skip_bad:
                     raise error
                 logging.warning("Skipping %s %s.", name, error.problem)
                 skipped.append({"name": name, "reason": error.problem})
-            else:
-                writer.write(pixels.tobytes())
-                written_labels.append(labels(name) if labels else 0)
+                continue
+            writer.write(pixels.tobytes())
+            written_labels.append(labels(name) if labels else 0)
             progress.update(len(written_labels), len(skipped))
+            if len(written_labels) == target:
+                break
         if not written_labels:
             raise DataError(f"All images under {store.path} are bad; nothing to write.")
         shards = writer.close()
@@ -226,6 +227,7 @@ def convert_dataset(
             dest.rmdir()
         temp.rename(dest)
     finally:
+        decoded.close()  # stops the worker processes
         if temp.exists():
             shutil.rmtree(temp)
     logging.info(
@@ -242,10 +244,10 @@ def _define_flags():
     flags.DEFINE_integer("width", None, "Output width (StyleGAN2-ADA style; with --height for center-crop-wide).")
     flags.DEFINE_integer("height", None, "Output height (StyleGAN2-ADA style; with --width for center-crop-wide).")
     flags.DEFINE_enum("transform", "none", TRANSFORMS, "Crop/resize mode.")
-    flags.DEFINE_enum("resize_filter", "lanczos", list(RESIZE_FILTERS), "Resize filter (box reproduces StyleGAN2 FIDs).")
+    flags.DEFINE_enum("resize_filter", "lanczos", list(RESIZE_FILTERS), "Resize filter (box: StyleGAN2's FFHQ FIDs).")
     flags.DEFINE_integer("max_images", None, "Write at most this many images.")
     flags.DEFINE_enum("channels", "3", ["1", "3"], "1: grayscale, 3: RGB (grayscale inputs are expanded).")
-    flags.DEFINE_boolean("skip_bad", False, "Skip unreadable or unfit images (listed in dataset.json) instead of failing.")
+    flags.DEFINE_boolean("skip_bad", False, "Skip unreadable or unfit images, listed in dataset.json, not fail.")
     flags.DEFINE_integer("num_shards", None, "Number of shards; default: about 1 GiB each.")
     flags.DEFINE_integer("workers", os.cpu_count(), "Decoding processes.")
     flags.DEFINE_boolean("labels", True, "Read class labels from the source's StyleGAN2-ADA dataset.json if present.")

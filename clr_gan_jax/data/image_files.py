@@ -98,7 +98,8 @@ class Labels:
                 ) from e
         bad = [(name, label) for name, label in self._by_name.items() if not isinstance(label, int) or label < 0]
         if bad:
-            raise DataError(f"{bad[0][0]} has label {bad[0][1]!r} in {self._where}; only class indices (ints >= 0) work.")
+            name, label = bad[0]
+            raise DataError(f"{name} has label {label!r} in {self._where}; only class indices (ints >= 0) work.")
         # Counted over the whole table, so that max_images or skipped files keep the label space.
         self.num_classes = 1 + max(self._by_name.values()) if self._by_name else 0
 

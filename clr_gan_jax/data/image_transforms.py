@@ -13,7 +13,9 @@ Transforms (``transform=``):
                     it to width x height and paste it in the middle of a black
                     width x width canvas (StyleGAN2-ADA's LSUN car recipe). Images
                     narrower than the crop would need upsampling and are bad images,
-                    where StyleGAN2-ADA drops them silently.
+                    where StyleGAN2-ADA drops them silently. (StyleGAN2-ADA keeps
+                    round(width * H / W) rows of the unscaled image, which stretches
+                    inputs wider than ``width``; this crop keeps the aspect.)
 
 Resize filters are PIL's ``box`` and ``lanczos``. Colour: ``channels=3`` converts
 grayscale, palette and CMYK images to RGB and drops alpha; ``channels=1``
@@ -29,7 +31,9 @@ from PIL import Image
 
 TRANSFORMS = ("none", "center-crop", "center-crop-wide")
 RESIZE_FILTERS = {"box": Image.Resampling.BOX, "lanczos": Image.Resampling.LANCZOS}
-_EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})
+_EIGHT_BIT_MODES = frozenset(
+    {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
+)
 
 
 class DataError(ValueError):

@@ -51,7 +51,7 @@ class TfdsImageSource:
         self._label_key = label_key
         try:
             self._examples = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
-        except (NotImplementedError, FileNotFoundError, AssertionError) as e:
+        except (NotImplementedError, FileNotFoundError) as e:
             location = data_dir or "$TFDS_DATA_DIR or ~/tensorflow_datasets"
             raise DataError(
                 f"TFDS dataset {name} is not prepared as array_record in {location}; prepare it once with: "
@@ -74,7 +74,8 @@ class TfdsImageSource:
 
 def cifar10(split: str = "train", *, resolution: int = 32, data_dir=None, resize_filter: str = "lanczos"):
     """CIFAR-10 (32x32, 10 classes); other resolutions are resized."""
-    transform = ImageTransform.create(resolution, "none" if resolution == 32 else "center-crop", resize_filter=resize_filter)
+    transform_name = "none" if resolution == 32 else "center-crop"
+    transform = ImageTransform.create(resolution, transform_name, resize_filter=resize_filter)
     return TfdsImageSource("cifar10", transform, split=split, data_dir=data_dir, label_key="label", num_classes=10)
 
 

@@ -73,7 +73,10 @@ def convert(src: str, dest: str, allow_unofficial: bool = False) -> str:
 
 def main(argv):
     del argv
-    sha256 = convert(_SRC.value, _DEST.value, _ALLOW_UNOFFICIAL.value)
+    try:
+        sha256 = convert(_SRC.value, _DEST.value, _ALLOW_UNOFFICIAL.value)
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"convert_inception: {e}") from None
     print(f"Wrote {_DEST.value} (weights sha256 {sha256}).")
 
 

@@ -4,6 +4,7 @@ Every batch is padded to ``batch_size`` so the network compiles once. With a mes
 batch is split along its 'data' axis and the variables are replicated.
 """
 
+import functools
 from typing import Callable, Iterator
 
 import jax
@@ -116,11 +117,13 @@ class Collector:
         return {name: np.concatenate([r[name] for r in self._done]) for name in self._done[0]}
 
 
+@functools.lru_cache(maxsize=None)
 def inception_features_fn(resize_mode: str) -> Callable:
     """(variables, images) -> {'pool3': (N, 2048), 'logits_unbiased': (N, 1008)}.
 
     The Inception Score uses the logits without the fc bias, as the original TF code,
-    torch-fidelity and StyleGAN2-ADA do.
+    torch-fidelity and StyleGAN2-ADA do. One function per mode, so that jit's cache is
+    shared by every BatchedApply of it.
     """
     model = inception.InceptionV3(resize_mode)
 

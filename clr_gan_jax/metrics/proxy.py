@@ -28,7 +28,7 @@ DIGITS_SIDE = 8
 NUM_DIGITS = 10
 # Accuracy of the shipped classifier on the held-out split, at each of 8/16/32/64 px
 # (the lowest of the four; see train_digits_classifier).
-DIGITS_TEST_ACCURACY = 0.98
+DIGITS_TEST_ACCURACY = 0.987
 
 
 def kl_to_uniform(counts: np.ndarray) -> float:
@@ -79,13 +79,13 @@ def to_digit_input(images: jax.Array) -> jax.Array:
 
 
 class DigitsClassifier(nn.Module):
-    """MLP on 8x8 digits: (N, R, R) images -> (penultimate features, logits)."""
+    """MLP on digits: (N, 8, 8) in [0, 1] (see to_digit_input) -> (penultimate features, logits)."""
 
     hidden: tuple[int, ...] = (128, 64)
 
     @nn.compact
-    def __call__(self, images):
-        x = to_digit_input(images).reshape(len(images), -1)
+    def __call__(self, digits):
+        x = digits.reshape(len(digits), -1)
         for width in self.hidden:
             x = nn.relu(nn.Dense(width)(x))
         return x, nn.Dense(NUM_DIGITS)(x)
@@ -109,7 +109,7 @@ def _single_channel(images):
 
 def digits_outputs(variables, images):
     """(N, R, R, 1) images -> {'features': penultimate (N, 64), 'probs': (N, 10)} (jit-able)."""
-    features, logits = DigitsClassifier().apply(variables, _single_channel(images))
+    features, logits = DigitsClassifier().apply(variables, to_digit_input(_single_channel(images)))
     return {"features": features, "probs": jax.nn.softmax(logits)}
 
 
@@ -118,7 +118,7 @@ def stacked_digits_outputs(variables, images):
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"Stacked digits metrics expect (N, R, R, 3) images, got shape {images.shape}.")
     channels = jnp.moveaxis(images, -1, 1).reshape(-1, *images.shape[1:3])
-    _, logits = DigitsClassifier().apply(variables, channels)
+    _, logits = DigitsClassifier().apply(variables, to_digit_input(channels))
     return {"probs": jax.nn.softmax(logits).reshape(len(images), 3, NUM_DIGITS)}
 
 

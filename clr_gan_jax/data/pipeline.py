@@ -1,0 +1,44 @@
+"""The grain pipeline: source -> this process's slice -> per-epoch global shuffle -> x-flip -> batches.
+
+Everything random is a function of the seed and the example index, so a pipeline is
+reproducible, and its iterator state (a position) goes into checkpoints: a resumed
+run continues the exact data order.
+"""
+
+import grain
+import numpy as np
+
+
+def _mirror(example: dict, rng: np.random.Generator) -> dict:
+    if rng.random() < 0.5:
+        example = {**example, "image": example["image"][:, ::-1]}
+    return example
+
+
+def make_dataset(
+    source,
+    *,
+    batch_size: int,
+    seed: int,
+    mirror: bool = False,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> grain.MapDataset:
+    """An endless dataset of batches {'image': (B, ...), 'label': (B,)} for one process.
+
+    Process p reads examples p, p + P, p + 2P, ... of ``source``; each epoch of that
+    slice is shuffled with seed + epoch. ``batch_size`` is this process's share.
+    """
+    ds = grain.MapDataset.source(source)[process_index::process_count]
+    ds = ds.shuffle(seed=seed).repeat(None)
+    if mirror:
+        ds = ds.random_map(_mirror, seed=seed)
+    return ds.batch(batch_size, drop_remainder=True)
+
+
+def make_iterator(dataset: grain.MapDataset, num_workers: int = 0) -> grain.DatasetIterator:
+    """Iterates ``dataset``, reading in ``num_workers`` worker processes when > 0 (threads otherwise)."""
+    iter_ds = dataset.to_iter_dataset()
+    if num_workers > 0:
+        iter_ds = iter_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
+    return iter(iter_ds)

@@ -1,0 +1,54 @@
+"""Every config field, with its default and meaning. Experiment files in configs/ start from `base_config()`.
+
+Override any field on the command line: ``--config.train.steps=2000 --config.clr.enabled=False``.
+"""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0  # seeds initialisation, latents, data order and the fixed sample latents
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "digits"  # ring8 | grid25 | digits | stacked_digits
+    c.data.resolution = 32  # image side in pixels, a power of two >= 8 (ignored for 2-D points)
+    c.data.mirror = False  # random x-flips of training images
+    c.data.num_workers = 0  # grain worker processes reading data (0: read in the main process)
+    c.data.source_seed = 0  # seed that draws the fixed 2-D mixture samples / stacked-digit triples
+
+    c.model = ml_collections.ConfigDict()
+    c.model.arch = "dcgan"  # dcgan (SimpleCNN, images) | mlp (SimpleMLP, 2-D points)
+    c.model.z_dim = 100  # latent size; D's phi head has the same size
+    c.model.g_width = 1024  # dcgan: G channels at 4x4, halved per upsampling
+    c.model.d_width = 1024  # dcgan: D channels at 4x4, halved per stage towards the input
+    c.model.hidden = 256  # mlp: hidden units
+    c.model.depth = 2  # mlp: hidden-to-hidden layers
+
+    c.loss = ml_collections.ConfigDict()
+    c.loss.adversarial = "vanilla"  # vanilla (non-saturating) | hinge | lsgan
+    c.loss.r1_gamma = 0.0  # R1 penalty (gamma/2) E||grad D(x)||^2 on reals; 0 disables it
+
+    c.clr = ml_collections.ConfigDict()
+    c.clr.enabled = True  # False gives the plain GAN baseline
+    c.clr.w_clr = 5.0  # weight of latent restoration dist(z, phi(G(z))) in D's loss
+    c.clr.w_rec = 0.5  # weight of reconstruction dist(x, G(phi(x))) in G's loss
+    c.clr.distance = "mse"  # mse (official code) | l1 (paper)
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.g_lr = 2e-4  # Adam learning rate of G
+    c.optim.d_lr = 2e-4  # Adam learning rate of D
+    c.optim.b1 = 0.5
+    c.optim.b2 = 0.999
+
+    c.train = ml_collections.ConfigDict()
+    c.train.steps = 10000  # G updates (each preceded by n_critic D updates)
+    c.train.batch_size = 64  # global batch, split over all devices
+    c.train.n_critic = 1  # D updates per G update, each on its own real batch
+    c.train.ema_decay = 0.999  # EMA of G's weights used for samples and exports (0: a copy of G)
+    c.train.log_every = 50  # steps between metric lines (the only host syncs of the loop)
+    c.train.sample_every = 1000  # steps between sample grids from the EMA generator
+    c.train.checkpoint_every = 1000  # steps between checkpoints (the last step is always saved)
+    c.train.keep_checkpoints = 3  # checkpoints kept on disk
+    c.train.num_samples = 64  # images per sample grid (points per scatter plot: 40x this)
+    return c

@@ -1,0 +1,115 @@
+"""Command line: train, sample, or export a CLR-GAN run.
+
+  python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits
+  python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --mode=sample
+  python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --mode=export
+
+Override config values with --config.<field>=<value>, e.g. --config.train.steps=500.
+"""
+
+import logging as std_logging
+import os
+import re
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from clr_gan_jax.validation import UserError
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file, optionally path:argument.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, samples, metrics. Training resumes from it.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "export"], "What to do with the run.")
+_NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "--mode=sample: how many samples to draw.")
+_SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "--mode=sample: seed of the latents.")
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "sample: PNG path (default <workdir>/samples/sample_<step>.png); "
+    "export: .npz path (default <workdir>/export/generator.npz)."
+)
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def run_sample(config, workdir: str) -> str:
+    import jax
+    import numpy as np
+
+    from clr_gan_jax import export, images, steps, train
+
+    generator, variables, step = export.restore_ema_generator(config, workdir)
+    z = jax.random.normal(jax.random.key(_SAMPLE_SEED.value), (_NUM_SAMPLES.value, config.model.z_dim))
+    samples = np.asarray(jax.jit(steps.make_generate(generator))(variables, z))
+    from clr_gan_jax import data
+
+    picture = train.sample_picture(config, samples, data.create_source(config.data))
+    path = _OUTPUT.value or os.path.join(workdir, "samples", f"sample_{step:07d}_seed{_SAMPLE_SEED.value}.png")
+    images.save_png(path, picture)
+    return path
+
+
+def run_export(config, workdir: str) -> str:
+    from clr_gan_jax import export
+
+    _, variables, step = export.restore_ema_generator(config, workdir)
+    path = _OUTPUT.value or os.path.join(workdir, "export", "generator.npz")
+    export.write_npz(path, variables, config, step)
+    return path
+
+
+def _show_only_own_info_logs():
+    """Libraries (orbax, jax) log dozens of INFO lines per checkpoint; keep their warnings, drop their chatter."""
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    logging.get_absl_handler().addFilter(
+        lambda record: record.levelno >= std_logging.WARNING or record.pathname.startswith(package_dir)
+    )
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not flags.FLAGS["verbosity"].present:
+        _show_only_own_info_logs()
+    from clr_gan_jax import train
+
+    config, workdir = _CONFIG.value, _WORKDIR.value
+    try:
+        if _MODE.value == "train":
+            train.train_and_evaluate(config, workdir)
+        elif _MODE.value == "sample":
+            logging.info("Wrote %s", run_sample(config, workdir))
+        else:
+            path = run_export(config, workdir)
+            logging.info("Wrote %s and %s", path, os.path.splitext(path)[0] + ".json")
+    except (UserError, train.TrainingDivergedError) as e:
+        _fail(str(e))
+
+
+def _fail(message: str):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with config-file and unknown-field errors as one line instead of a traceback."""
+    try:
+        remaining = flags.FLAGS(argv)
+        _ = _CONFIG.value.to_dict()  # ml_collections reports a config file it cannot load only when read
+        return remaining
+    except flags.Error as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"--config: {str(e).strip().splitlines()[-1].strip()}")
+    except ValueError as e:  # raised by a config file's get_config, e.g. for an unknown variant argument
+        _fail(f"--config: {e}")
+    except AttributeError as e:
+        name = re.search(r"(\w+)", str(e)).group(1)
+        suggestion = re.search(r'Did you mean "(\w+)"', str(e))
+        hint = f'; did you mean "{suggestion.group(1)}"?' if suggestion else ""
+        _fail(f"unknown config field {name!r} in a --config.* override{hint}")
+
+
+def run():
+    app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,64 @@
+"""Checks of everything a user can get wrong, each failing with one line that names the fix."""
+
+import math
+import os
+
+import ml_collections
+
+
+class UserError(Exception):
+    """A mistake in the command line, config or files: reported as one line, no traceback."""
+
+
+def _require(ok: bool, message: str):
+    if not ok:
+        raise UserError(message)
+
+
+def validate_config(config: ml_collections.ConfigDict, num_devices: int):
+    """Raises UserError for values that cannot train, before anything is built or written."""
+    from clr_gan_jax import data, losses, models
+
+    t, o = config.train, config.optim
+    _require(config.data.name in data.DATASETS, f"data.name must be one of {data.DATASETS}, got {config.data.name!r}")
+    if config.data.name in data.IMAGE_DATASETS:
+        r = config.data.resolution
+        _require(
+            isinstance(r, int) and r >= 8 and 2 ** int(math.log2(r)) == r,
+            f"data.resolution must be a power of two >= 8, got {r!r}",
+        )
+    _require(config.model.arch in models.ARCHITECTURES, f"model.arch must be one of {models.ARCHITECTURES}, got {config.model.arch!r}")
+    is_points = config.data.name in data.POINT_DATASETS
+    _require(
+        (config.model.arch == "mlp") == is_points,
+        f"model.arch={config.model.arch!r} does not fit data.name={config.data.name!r}: use 'mlp' for 2-D points, 'dcgan' for images",
+    )
+    _require(config.model.z_dim >= 1, f"model.z_dim must be >= 1, got {config.model.z_dim}")
+    _require(
+        config.loss.adversarial in losses.ADVERSARIAL,
+        f"loss.adversarial must be one of {losses.ADVERSARIAL}, got {config.loss.adversarial!r}",
+    )
+    _require(config.loss.r1_gamma >= 0, f"loss.r1_gamma must be >= 0, got {config.loss.r1_gamma}")
+    _require(config.clr.distance in losses.DISTANCES, f"clr.distance must be one of {losses.DISTANCES}, got {config.clr.distance!r}")
+    _require(config.clr.w_clr >= 0 and config.clr.w_rec >= 0, "clr.w_clr and clr.w_rec must be >= 0")
+    for name in ("g_lr", "d_lr"):
+        _require(o[name] > 0, f"optim.{name} must be > 0, got {o[name]}")
+    _require(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f"optim.b1 and optim.b2 must be in [0, 1), got {o.b1}, {o.b2}")
+    for name in ("steps", "batch_size", "n_critic", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "num_samples"):
+        _require(isinstance(t[name], int) and t[name] >= 1, f"train.{name} must be an integer >= 1, got {t[name]!r}")
+    _require(
+        t.batch_size % num_devices == 0,
+        f"train.batch_size={t.batch_size} is not divisible by the {num_devices} devices: use a multiple of {num_devices}",
+    )
+    _require(0 <= t.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
+
+
+def validate_workdir(workdir: str):
+    """The workdir must be creatable and writable; nothing is written if it is not."""
+    _require(bool(workdir), "--workdir is required")
+    path = os.path.abspath(workdir)
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    _require(os.path.isdir(existing), f"--workdir {workdir}: {existing} is not a directory")
+    _require(os.access(existing, os.W_OK | os.X_OK), f"--workdir {workdir} is not writable ({existing}): choose another")

@@ -1,0 +1,62 @@
+"""Where training reports go: metrics.jsonl, TensorBoard event files and a console progress line."""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+class MetricWriter:
+    """Appends {'step', **scalars} lines to <workdir>/metrics.jsonl and mirrors them to TensorBoard."""
+
+    def __init__(self, workdir: str):
+        from tensorboardX import SummaryWriter
+
+        os.makedirs(workdir, exist_ok=True)
+        self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+        self._tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+    def write_scalars(self, step: int, scalars: dict):
+        scalars = {k: float(v) for k, v in scalars.items()}
+        self._jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
+        self._jsonl.flush()
+        for name, value in scalars.items():
+            self._tensorboard.add_scalar(name, value, step)
+
+    def write_image(self, step: int, name: str, image: np.ndarray):
+        self._tensorboard.add_image(name, image, step, dataformats="HWC")
+
+    def close(self):
+        self._jsonl.close()
+        self._tensorboard.close()
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class ProgressLine:
+    """One console line per logging interval: step, losses, throughput, elapsed time and ETA."""
+
+    def __init__(self, total_steps: int, stream=sys.stdout):
+        self._total = total_steps
+        self._t0 = time.monotonic()
+        self._stream = stream
+
+    def print(self, step: int, scalars: dict):
+        elapsed = time.monotonic() - self._t0
+        rate = scalars.get("steps_per_sec", 0.0)  # measured over the last interval, compilation excluded
+        eta = (self._total - step) / rate if rate > 0 else float("nan")
+        losses = " ".join(f"{k}={scalars[k]:.4g}" for k in ("d_loss", "g_loss", "d_clr", "g_rec") if k in scalars)
+        speed = f"{scalars.get('steps_per_sec', 0):.2f} steps/s {scalars.get('images_per_sec', 0):.0f} img/s"
+        eta_text = format_duration(eta) if np.isfinite(eta) else "?"
+        print(
+            f"[{step}/{self._total} {100 * step / self._total:5.1f}%] {losses} | {speed} | "
+            f"elapsed {format_duration(elapsed)} ETA {eta_text}",
+            file=self._stream,
+            flush=True,
+        )
