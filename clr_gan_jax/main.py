@@ -95,7 +95,8 @@ def parse_flags(argv: list[str]) -> list[str]:
         _ = _CONFIG.value.to_dict()  # ml_collections reports a config file it cannot load only when read
         return remaining
     except flags.Error as e:
-        _fail(str(e))
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        _fail(lines[0] if len(lines) == 1 else f"{lines[0]} {lines[-1]}")  # drop an embedded traceback
     except OSError as e:
         _fail(f"--config: {str(e).strip().splitlines()[-1].strip()}")
     except ValueError as e:  # raised by a config file's get_config, e.g. for an unknown variant argument

@@ -103,7 +103,7 @@ def d_step(gan: GAN, state: TrainState, real: jax.Array, rng: jax.Array, shardin
     z = sample_latents(gan, rng, real.shape[0], sharding)
     grad_fn = jax.grad(d_loss_fn, argnums=1, has_aux=True)
     grads, (d_stats, terms) = grad_fn(gan, state.d.params, state.d.batch_stats, state.g.variables(), real, z)
-    terms = {**terms, "d_grad_norm": optax.global_norm(grads)}
+    terms = {**terms, "d_grad_norm": optax.tree.norm(grads)}
     return state.replace(d=_update(gan.d_tx, state.d, grads, d_stats)), terms
 
 
@@ -113,7 +113,7 @@ def g_step(gan: GAN, state: TrainState, real: jax.Array, rng: jax.Array, shardin
     z = sample_latents(gan, rng, real.shape[0], sharding)
     grad_fn = jax.grad(g_loss_fn, argnums=1, has_aux=True)
     grads, (g_stats, terms) = grad_fn(gan, state.g.params, state.g.batch_stats, state.d.variables(), real, z)
-    terms = {**terms, "g_grad_norm": optax.global_norm(grads)}
+    terms = {**terms, "g_grad_norm": optax.tree.norm(grads)}
     g = _update(gan.g_tx, state.g, grads, g_stats)
     decay = gan.ema_decay
     ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema["params"], g.params)

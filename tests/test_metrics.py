@@ -128,7 +128,13 @@ def test_reference_statistics_are_cached(tmp_path):
         return np.random.default_rng(7).standard_normal((50, 4))
 
     path = reference_cache.cache_path(
-        str(tmp_path), dataset_name="toy", split="train", resolution=8, resize_mode="tf1", weights_sha256="ab" * 32, num_images=50
+        str(tmp_path),
+        dataset_name="toy",
+        split="train",
+        resolution=8,
+        resize_mode="tf1",
+        weights_sha256="ab" * 32,
+        num_images=50,
     )
     first = reference_cache.reference_statistics(path, compute)
     second = reference_cache.reference_statistics(path, compute)
@@ -176,7 +182,8 @@ def test_inception_evaluator_end_to_end_with_cache(random_inception_npz, tmp_pat
     scipy's sqrtm of a singular 2048x2048 matrix takes ~40 s on 2 cores.)"""
     real = np.random.default_rng(8).integers(0, 256, (24, 16, 16, 3), dtype=np.uint8)
     mesh = sharding.make_mesh()
-    batch_size = 4 * mesh.shape[sharding.DATA_AXIS]
+    devices = mesh.shape[sharding.DATA_AXIS]
+    batch_size = devices * max(1, 4 // devices)  # Small: CPU "devices" share the same cores.
     same = lambda index, size: real[index * size : (index + 1) * size]
     flat = lambda index, size: np.full((size, 16, 16, 3), 255 * (index % 2), np.uint8)
 

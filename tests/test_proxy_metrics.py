@@ -1,8 +1,11 @@
 """Offline proxy metrics: real data scores near-perfect, a collapsed sample scores one mode."""
 
+import shutil
+
 import jax
 import numpy as np
 import pytest
+from PIL import Image
 
 from clr_gan_jax.data import embedded
 from clr_gan_jax.metrics import evaluator as evaluator_lib
@@ -94,6 +97,23 @@ def test_stacked_digits_metrics_of_real_and_collapsed_samples(tmp_path):
     results = _evaluate("stacked_digits", source, real, tmp_path, batch_size=1000)
     assert results["stacked_modes"] > 950  # 5000 draws of 1000 modes leave ~7 empty
     assert results["stacked_kl"] < 0.25  # the KL of a 5-per-mode multinomial sample is ~0.1
-    collapsed = proxy.stacked_digits_metrics(np.asarray(jax.jit(proxy.stacked_digits_outputs)(
-        proxy.load_digits_classifier(), np.repeat(real[:1], 100, axis=0))["probs"]))
+    outputs = jax.jit(proxy.stacked_digits_outputs)(proxy.load_digits_classifier(), np.repeat(real[:1], 100, axis=0))
+    collapsed = proxy.stacked_digits_metrics(np.asarray(outputs["probs"]))
     assert collapsed["stacked_modes"] == 1 and collapsed["stacked_kl"] == pytest.approx(np.log(1000))
+
+
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_exported_image_files_score_like_the_arrays(tmp_path, as_zip):
+    source = embedded.DigitsSource(16)
+    images = np.stack([source[i]["image"] for i in range(200)])
+    folder = tmp_path / "samples"
+    folder.mkdir()
+    for index, image in enumerate(images):
+        Image.fromarray(image[..., 0]).save(folder / f"{index:04d}.png")
+    path = shutil.make_archive(str(tmp_path / "samples"), "zip", folder) if as_zip else str(folder)
+    evaluate = evaluator_lib.create_evaluator(
+        ["digits"], dataset_name="proxy", source=source, resolution=16, num_samples=200, batch_size=100,
+        cache_dir=str(tmp_path),
+    )
+    from_files = evaluator_lib.evaluate_image_files(path, evaluate)
+    assert from_files == pytest.approx(evaluate(_from_array(images)), rel=1e-6)

@@ -67,6 +67,7 @@ def convert(src: str, dest: str, allow_unofficial: bool = False) -> str:
         )
     state_dict = torch.load(src, map_location="cpu", weights_only=True)
     flat = torch_to_flax({name: tensor.numpy() for name, tensor in state_dict.items()})
+    inception_weights.check_names({name: value.shape for name, value in flat.items()}, src)
     inception_weights.save_npz(dest, flat, sha256)
     return sha256
 

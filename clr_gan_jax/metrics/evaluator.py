@@ -192,11 +192,6 @@ class Evaluator:
         return results
 
 
-def _check_source(metric: str, source, needs: str) -> None:
-    if not hasattr(source, needs):
-        raise ValueError(f"Metric '{metric}' needs a source with `.{needs}` (an embedded source), got {type(source).__name__}.")
-
-
 def create_evaluator(
     metric_names: Sequence[str],
     *,
@@ -261,7 +256,11 @@ def create_evaluator(
             )
         )
     if "mixture" in metric_names:
-        _check_source("mixture", source, "centres")
+        if not hasattr(source, "centres"):
+            raise ValueError(
+                "Metric 'mixture' needs a Gaussian-mixture source (embedded.ring8() or grid25()), "
+                f"got {type(source).__name__}."
+            )
         groups.append(MixtureMetrics(source.centres, source.std))
     if "digits" in metric_names:
         groups.append(DigitsMetrics(source, batch_size, mesh))

@@ -63,7 +63,6 @@ def unflatten(flat: dict[str, np.ndarray]) -> dict:
 
 
 def save_npz(path: str, flat: dict[str, np.ndarray], sha256: str) -> None:
-    check_names({k: v.shape for k, v in flat.items()}, path)
     np.savez(path, **flat, **{HASH_KEY: np.array(sha256)})
 
 
@@ -73,7 +72,7 @@ def load_inception_params(path: str) -> InceptionWeights:
         raise FileNotFoundError(f"Inception weights {path} not found: {HOW_TO_GET}.")
     with np.load(path, allow_pickle=False) as npz:
         if HASH_KEY not in npz.files:
-            raise ValueError(f"{path} has no '{HASH_KEY}' entry: it was not written by convert_inception; {HOW_TO_GET}.")
+            raise ValueError(f"{path} has no '{HASH_KEY}' entry, so convert_inception did not write it; {HOW_TO_GET}.")
         flat = {name: npz[name] for name in npz.files if name != HASH_KEY}
         sha256 = str(npz[HASH_KEY])
     check_names({k: v.shape for k, v in flat.items()}, path)

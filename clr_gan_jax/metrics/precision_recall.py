@@ -52,5 +52,5 @@ def precision_recall(
     if real.ndim != 2 or real.shape[1:] != fake.shape[1:]:
         raise ValueError(f"Precision/recall needs (N, D) features of one width, got {real.shape} and {fake.shape}.")
     if min(len(real), len(fake)) <= k:
-        raise ValueError(f"Precision/recall with k={k} needs more than {k} samples per set, got {len(real)}, {len(fake)}.")
+        raise ValueError(f"Precision/recall with k={k} needs over {k} samples per set, got {len(real)}, {len(fake)}.")
     return manifold_coverage(real, fake, k, block), manifold_coverage(fake, real, k, block)

@@ -95,7 +95,8 @@ def load_digits_classifier(path: str = DIGITS_CLASSIFIER_PATH) -> dict:
     """The shipped classifier's variables ({'params': ...})."""
     if not os.path.exists(path):
         raise FileNotFoundError(
-            f"Digits classifier {path} not found; rebuild it with `python -m clr_gan_jax.metrics.train_digits_classifier`."
+            f"Digits classifier {path} not found; rebuild it with "
+            "`python -m clr_gan_jax.metrics.train_digits_classifier`."
         )
     with np.load(path, allow_pickle=False) as npz:
         return {"params": npz_tree.unflatten({name: npz[name] for name in npz.files})}

@@ -14,10 +14,17 @@ from clr_gan_jax.metrics import fid
 
 
 def cache_path(
-    cache_dir: str, *, dataset_name: str, split: str, resolution: int, resize_mode: str, weights_sha256: str, num_images: int
+    cache_dir: str,
+    *,
+    dataset_name: str,
+    split: str,
+    resolution: int,
+    resize_mode: str,
+    weights_sha256: str,
+    num_images: int,
 ) -> str:
     name = f"{dataset_name}-{split}-{resolution}px-{resize_mode}-inception{weights_sha256[:12]}-{num_images}"
-    return os.path.join(cache_dir, re.sub(r"[^A-Za-z0-9_.=-]+", "_", name) + ".npz")
+    return os.path.join(os.path.expanduser(cache_dir), re.sub(r"[^A-Za-z0-9_.=-]+", "_", name) + ".npz")
 
 
 def reference_statistics(

@@ -1,0 +1,84 @@
+"""The fast DCGAN layers compute exactly PyTorch's convolutions with the same weights."""
+
+import jax
+import numpy as np
+import pytest
+
+from clr_gan_jax.models import layers
+
+
+def transposed_conv_by_definition(x, kernel, stride, padding):
+    """PyTorch ConvTranspose2d, written out: input pixel i scatters kernel tap k to output i*stride - padding + k."""
+    n, h, w, _ = x.shape
+    kh, kw, _, cout = kernel.shape
+    out_h, out_w = (h - 1) * stride - 2 * padding + kh, (w - 1) * stride - 2 * padding + kw
+    y = np.zeros((n, out_h, out_w, cout), np.float64)
+    for i in range(h):
+        for j in range(w):
+            for a in range(kh):
+                for b in range(kw):
+                    oi, oj = i * stride - padding + a, j * stride - padding + b
+                    if 0 <= oi < out_h and 0 <= oj < out_w:
+                        y[:, oi, oj] += x[:, i, j] @ kernel[a, b]
+    return y
+
+
+def conv_by_definition(x, kernel, stride, padding):
+    """PyTorch Conv2d (cross-correlation), written out."""
+    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    kh, kw, _, cout = kernel.shape
+    out_h, out_w = (xp.shape[1] - kh) // stride + 1, (xp.shape[2] - kw) // stride + 1
+    y = np.zeros((x.shape[0], out_h, out_w, cout), np.float64)
+    for i in range(out_h):
+        for j in range(out_w):
+            patch = xp[:, i * stride : i * stride + kh, j * stride : j * stride + kw]
+            y[:, i, j] = np.einsum("nhwi,hwio->no", patch, kernel)
+    return y
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def test_upconv_is_pytorch_transposed_conv_k4_s2_p1(rng):
+    x = rng.standard_normal((2, 5, 6, 3)).astype(np.float32)
+    kernel = rng.standard_normal((4, 4, 3, 4)).astype(np.float32)
+    bias = rng.standard_normal(4).astype(np.float32)
+    y = layers.UpConv(4).apply({"params": {"kernel": kernel, "bias": bias}}, x)
+    assert y.shape == (2, 10, 12, 4)
+    np.testing.assert_allclose(y, transposed_conv_by_definition(x, kernel, 2, 1) + bias, atol=1e-4)
+
+
+def test_upconv_gradients_match_xla_transposed_conv(rng):
+    x = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
+    kernel = rng.standard_normal((4, 4, 3, 2)).astype(np.float32)
+
+    def reference(x, k):  # lhs-dilated convolution with the flipped kernel == ConvTranspose2d(k4, s2, p1)
+        return jax.lax.conv_general_dilated(
+            x, k[::-1, ::-1], (1, 1), ((2, 2), (2, 2)), lhs_dilation=(2, 2), dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+
+    def ours(x, k):
+        return layers.UpConv(2, use_bias=False).apply({"params": {"kernel": k}}, x)
+
+    target = rng.standard_normal((2, 8, 8, 2)).astype(np.float32)
+    grads = [jax.grad(lambda x, k, f=f: ((f(x, k) - target) ** 2).sum(), argnums=(0, 1))(x, kernel) for f in (reference, ours)]
+    for ref, got in zip(*grads):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_down_conv_project_and_reduce_match_pytorch_convs(rng):
+    x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+    kernel = rng.standard_normal((4, 4, 3, 5)).astype(np.float32)
+    bias = np.zeros(5, np.float32)
+    down = layers.down_conv(5).apply({"params": {"kernel": kernel, "bias": bias}}, x)
+    np.testing.assert_allclose(down, conv_by_definition(x, kernel, 2, 1), atol=1e-4)
+
+    z = rng.standard_normal((2, 3)).astype(np.float32)
+    projected = layers.Project(5).apply({"params": {"kernel": kernel, "bias": bias}}, z)
+    np.testing.assert_allclose(projected, transposed_conv_by_definition(z[:, None, None], kernel, 1, 0), atol=1e-4)
+
+    x4 = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
+    reduced = layers.Reduce(5).apply({"params": {"kernel": kernel, "bias": bias}}, x4)
+    np.testing.assert_allclose(reduced, conv_by_definition(x4, kernel, 1, 0)[:, 0, 0], atol=1e-4)
