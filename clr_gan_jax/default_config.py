@@ -11,8 +11,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0  # seeds initialisation, latents, data order and the fixed sample latents
 
     c.data = ml_collections.ConfigDict()
-    c.data.name = "digits"  # ring8 | grid25 | digits | stacked_digits
-    c.data.resolution = 32  # image side in pixels, a power of two >= 8 (ignored for 2-D points)
+    c.data.name = "digits"  # ring8 | grid25 | digits | stacked_digits | cifar10 | celeb_a | lsun/<category> | images | shards
+    c.data.resolution = 32  # image side in pixels, a power of two >= 8 (ignored for 2-D points; shards: must match)
+    c.data.path = ""  # images: folder or zip; shards: dataset-tool output dir; TFDS: data_dir ("" = TFDS default)
+    c.data.split = "train"  # TFDS split
+    c.data.transform = "none"  # images: none | center-crop | center-crop-wide (see the dataset tool)
+    c.data.channels = 3  # images: 1 (grayscale) or 3
     c.data.mirror = False  # random x-flips of training images
     c.data.num_workers = 0  # grain worker processes reading data (0: read in the main process)
     c.data.source_seed = 0  # seed that draws the fixed 2-D mixture samples / stacked-digit triples

@@ -20,8 +20,17 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int):
     from clr_gan_jax import data, losses, models
 
     t, o = config.train, config.optim
-    _require(config.data.name in data.DATASETS, f"data.name must be one of {data.DATASETS}, got {config.data.name!r}")
-    if config.data.name in data.IMAGE_DATASETS:
+    _require(data.is_known(config.data.name), f"data.name must be one of {data.DATASETS}, got {config.data.name!r}")
+    if config.data.name in ("images", "shards"):
+        _require(bool(config.data.path), f"data.path must name the {config.data.name} to read (data.name={config.data.name!r})")
+    if config.data.name == "shards":
+        side = data.example_shape(config.data)[0]
+        _require(
+            side == config.data.resolution,
+            f"data.resolution={config.data.resolution} but the shards in {config.data.path} are {side} px: "
+            f"set --config.data.resolution={side}",
+        )
+    if config.data.name not in data.POINT_DATASETS:
         r = config.data.resolution
         _require(
             isinstance(r, int) and r >= 8 and 2 ** int(math.log2(r)) == r,

@@ -29,6 +29,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
+from clr_gan_jax.validation import UserError
+
 TRANSFORMS = ("none", "center-crop", "center-crop-wide")
 RESIZE_FILTERS = {"box": Image.Resampling.BOX, "lanczos": Image.Resampling.LANCZOS}
 _EIGHT_BIT_MODES = frozenset(
@@ -36,7 +38,7 @@ _EIGHT_BIT_MODES = frozenset(
 )
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A problem with the user's data or paths; the message names the thing and the fix."""
 
 
