@@ -151,7 +151,7 @@ DIGITS_TINY = [
     "--config=configs/digits_dcgan_clr.py", "--config.data.resolution=8", "--config.model.z_dim=8",
     "--config.model.g_width=16", "--config.model.d_width=16", "--config.train.batch_size=16",
     "--config.train.n_critic=2", "--config.train.steps=8", "--config.train.checkpoint_every=4",
-    "--config.train.log_every=4", "--config.train.sample_every=4",
+    "--config.train.log_every=4", "--config.train.sample_every=4", "--config.eval.metrics=", "--config.eval.best_metric=",
 ]
 
 
