@@ -4,6 +4,7 @@ Override any field on the command line: ``--config.train.steps=2000 --config.clr
 """
 
 import ml_collections
+from ml_collections import config_dict
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -55,4 +56,15 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.checkpoint_every = 1000  # steps between checkpoints (the last step is always saved)
     c.train.keep_checkpoints = 3  # checkpoints kept on disk
     c.train.num_samples = 64  # images per sample grid (points per scatter plot: 40x this)
+
+    c.eval = ml_collections.ConfigDict()  # metrics of the EMA generator, in the loop and in --mode=evaluate
+    c.eval.metrics = ""  # comma-separated: fid,kid,is,pr (need inception_weights) | mixture | digits | stacked_digits; "" = none
+    c.eval.every = 1000  # steps between in-loop evaluations (the last step is always evaluated)
+    c.eval.num_samples = 10000  # generated samples per evaluation (FID is biased upwards below ~10k)
+    c.eval.batch_size = 256  # samples per generator / metric-network call, split over all devices
+    c.eval.num_real = config_dict.placeholder(int)  # real images for the Inception statistics (None = all)
+    c.eval.inception_weights = ""  # the converted FID Inception .npz (see the README); needed by fid, kid, is, pr
+    c.eval.resize_mode = "pytorch"  # Inception input resize: pytorch (pytorch-fid) | tf1 (original TF FID code)
+    c.eval.cache_dir = "~/.cache/clr_gan_jax"  # reference Inception statistics, shared by runs on the same data
+    c.eval.best_metric = ""  # a result key of eval.metrics, e.g. fid or digits_fd: keep <workdir>/best; "" = no best
     return c

@@ -11,18 +11,27 @@ import os
 import jax
 import ml_collections
 import numpy as np
+import orbax.checkpoint as ocp
 from flax import traverse_util
 
 from clr_gan_jax import checkpoints, data, models, sharding, steps
 from clr_gan_jax.validation import UserError
 
 
-def restore_ema_generator(config: ml_collections.ConfigDict, workdir: str):
-    """(generator module, EMA variables, step) from the latest checkpoint in ``workdir``."""
+def checkpoint_steps(workdir: str) -> list[int]:
+    """The steps of the checkpoints in ``workdir``, ascending."""
+    checkpointer = checkpoints.Checkpointer(workdir, max_to_keep=None)
+    steps_found = sorted(ocp.utils.checkpoint_steps(checkpointer.directory))
+    checkpointer.close()
+    return steps_found
+
+
+def restore_ema_generator(config: ml_collections.ConfigDict, workdir: str, step: int | None = None):
+    """(generator module, EMA variables, step) from the checkpoint at ``step`` (default: the latest) in ``workdir``."""
     from clr_gan_jax.train import create_gan, create_state
 
     checkpointer = checkpoints.Checkpointer(workdir, max_to_keep=config.train.keep_checkpoints)
-    step = checkpointer.latest_step()
+    step = checkpointer.latest_step() if step is None else step
     if step is None:
         raise UserError(f"no checkpoint in {checkpointer.directory}: train first (--mode=train)")
     checkpointer.check_compatible(step, config)

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from clr_gan_jax import checkpoints, data, images, losses, models, sharding, steps
+from clr_gan_jax import checkpoints, data, evaluate, images, losses, models, sharding, steps
 from clr_gan_jax.state import TrainState, init_state
 from clr_gan_jax.validation import validate_config, validate_workdir
 from clr_gan_jax.writers import MetricWriter, ProgressLine
@@ -38,11 +38,18 @@ def create_gan(config: ml_collections.ConfigDict) -> steps.GAN:
 
 
 def create_state(gan: steps.GAN, config: ml_collections.ConfigDict, mesh) -> TrainState:
-    state = init_state(
-        gan.generator, gan.discriminator, gan.g_tx, gan.d_tx,
-        jax.random.key(config.seed), gan.z_dim, data.example_shape(config.data),
-    )
-    return sharding.put_replicated(state, mesh)
+    """The initial state, replicated over the mesh.
+
+    Initialised in one jitted computation (eager init compiles every layer separately), which
+    every process runs identically from the seed, so no values cross processes.
+    """
+    example_shape = data.example_shape(config.data)
+
+    def init():
+        key = jax.random.key(config.seed)
+        return init_state(gan.generator, gan.discriminator, gan.g_tx, gan.d_tx, key, gan.z_dim, example_shape)
+
+    return jax.jit(init, out_shardings=sharding.replicated(mesh))()
 
 
 def fixed_latents(config: ml_collections.ConfigDict) -> jax.Array:
@@ -105,6 +112,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     latents = fixed_latents(config)
     writer = MetricWriter(workdir) if is_writer else None
     progress = ProgressLine(t.steps)
+    evaluation = (
+        evaluate.PeriodicEvaluation(config, gan.generator, source, mesh, workdir, writer)
+        if evaluate.metric_names(config.eval) else None
+    )
     logging.info(
         "Training %s (%s, CLR %s) on %s for %d steps; %d devices, global batch %d x %d D steps.",
         config.model.arch, config.loss.adversarial, "on" if config.clr.enabled else "off",
@@ -153,9 +164,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
                 if pending:
                     flush_metrics(step)
             if is_writer and (step % t.sample_every == 0 or last):
-                picture = sample_picture(config, np.asarray(generate(state.ema, latents)), source)
+                picture = sample_picture(config, np.asarray(generate(sharding.local_replica(state.ema), latents)), source)
                 images.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), picture)
                 writer.write_image(step, "samples", picture)
+            if evaluation and (step % config.eval.every == 0 or last):
+                if pending:
+                    flush_metrics(step)
+                evaluation(step, state, iterator)
+                interval_start, interval_step = time.monotonic(), step  # throughput excludes evaluation
             if step % t.checkpoint_every == 0 or last:
                 if pending:
                     flush_metrics(step)
@@ -163,6 +179,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     finally:
         checkpointer.wait()
         checkpointer.close()
+        if evaluation:
+            evaluation.close()
         if writer:
             writer.close()
     return state

@@ -60,6 +60,46 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int):
         f"train.batch_size={t.batch_size} is not divisible by the {num_devices} devices: use a multiple of {num_devices}",
     )
     _require(0 <= t.ema_decay < 1, f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
+    _validate_eval(config, num_devices)
+
+
+def _validate_eval(config: ml_collections.ConfigDict, num_devices: int):
+    from clr_gan_jax import data, evaluate
+    from clr_gan_jax.metrics import evaluator, inception, inception_weights
+
+    e = config.eval
+    for name in ("every", "num_samples", "batch_size"):
+        _require(isinstance(e[name], int) and e[name] >= 1, f"eval.{name} must be an integer >= 1, got {e[name]!r}")
+    _require(
+        e.batch_size % num_devices == 0,
+        f"eval.batch_size={e.batch_size} is not divisible by the {num_devices} devices: use a multiple of {num_devices}",
+    )
+    _require(e.num_real is None or e.num_real >= 2, f"eval.num_real must be None (all) or >= 2, got {e.num_real!r}")
+    _require(e.resize_mode in inception.RESIZE_MODES, f"eval.resize_mode must be one of {inception.RESIZE_MODES}, got {e.resize_mode!r}")
+    names = evaluate.metric_names(e)
+    unknown = [name for name in names if name not in evaluator.METRICS]
+    _require(not unknown, f"eval.metrics: unknown metric {', '.join(map(repr, unknown))}; choose from {', '.join(evaluator.METRICS)}")
+    fits = {"mixture": data.POINT_DATASETS, "digits": ("digits",), "stacked_digits": ("stacked_digits",)}
+    for name in names:
+        if name in fits:
+            _require(config.data.name in fits[name], f"eval.metrics: {name!r} needs data.name in {fits[name]}, got {config.data.name!r}")
+        else:
+            _require(config.data.name not in data.POINT_DATASETS, f"eval.metrics: {name!r} needs images, not 2-D points ({config.data.name!r})")
+    if set(names) & set(evaluator.INCEPTION_METRICS):
+        path = e.inception_weights
+        _require(
+            bool(path) and os.path.exists(os.path.expanduser(path)),
+            f"eval.metrics={','.join(names)} needs the FID Inception weights, but eval.inception_weights={path!r} "
+            f"does not exist: {inception_weights.HOW_TO_GET}, then pass --config.eval.inception_weights=inception_fid.npz",
+        )
+    if e.best_metric:
+        rankable = evaluate.LOWER_IS_BETTER + evaluate.HIGHER_IS_BETTER
+        keys = [key for name in names for key in evaluate.RESULT_KEYS[name] if key in rankable]
+        _require(bool(names), f"eval.best_metric={e.best_metric!r} needs eval.metrics, e.g. --config.eval.metrics=fid; or set it to ''")
+        _require(
+            e.best_metric in keys,
+            f"eval.best_metric={e.best_metric!r} is not a result of eval.metrics={','.join(names)!r}; use one of {keys} or ''",
+        )
 
 
 def validate_workdir(workdir: str):

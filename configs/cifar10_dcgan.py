@@ -9,6 +9,13 @@ non-default TFDS data_dir. Zoo setup: batch 512, 5 D steps per G step, 40k G ste
 8e-4 with betas (0.5, 0.999), x-flips, no EMA. Expected: the zoo reports FID 24.73 / IS 7.03
 for the baseline (50k samples vs the train split); the CLR paper reports a 31% lower FID for
 CLR in its own DCGAN setup. This is a GPU/TPU job: on 2 CPU cores one step takes seconds.
+
+FID and IS (50k samples every 2000 steps, best checkpoint by FID) need the FID Inception
+converted to ./inception_fid.npz (see the README), so they are off by default; turn them on with
+
+  --config.eval.metrics=fid,is --config.eval.best_metric=fid
+
+or evaluate the kept checkpoints afterwards with the same overrides and --mode=evaluate --checkpoints=all.
 """
 
 from clr_gan_jax.default_config import base_config
@@ -34,4 +41,9 @@ def get_config(variant: str = "clr"):
     c.train.log_every = 100
     c.train.sample_every = 2000
     c.train.checkpoint_every = 2000
+    c.eval.metrics = ""  # FID/IS need the converted Inception weights: see the module docstring
+    c.eval.every = 2000
+    c.eval.num_samples = 50000
+    c.eval.batch_size = 512
+    c.eval.inception_weights = "inception_fid.npz"
     return c

@@ -28,4 +28,9 @@ def get_config(variant: str = "clr"):
     c.train.log_every = 100
     c.train.sample_every = 500
     c.train.checkpoint_every = 1000
+    c.eval.metrics = "mixture"  # modes, hq_fraction, kl_modes
+    c.eval.every = 500
+    c.eval.num_samples = 2500  # PacGAN's sample count, for which a mode needs 20 high-quality samples
+    c.eval.batch_size = 512
+    c.eval.best_metric = "kl_modes"
     return c
