@@ -1,8 +1,9 @@
-"""Command line: train, sample, or export a CLR-GAN run.
+"""Command line: train, sample, export or evaluate a CLR-GAN run.
 
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --mode=sample
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --mode=export
+  python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --mode=evaluate --checkpoints=all
 
 Override config values with --config.<field>=<value>, e.g. --config.train.steps=500.
 """
@@ -19,13 +20,21 @@ from clr_gan_jax.validation import UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file, optionally path:argument.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, samples, metrics. Training resumes from it.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "export"], "What to do with the run.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "export", "evaluate"], "What to do with the run.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "--mode=sample: how many samples to draw.")
 _SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "--mode=sample: seed of the latents.")
 _OUTPUT = flags.DEFINE_string(
     "output", None, "sample: PNG path (default <workdir>/samples/sample_<step>.png); "
     "export: .npz path (default <workdir>/export/generator.npz)."
 )
+_CHECKPOINTS = flags.DEFINE_string("checkpoints", "latest", "--mode=evaluate: latest, all, or steps like 1000,2000.")
+_IMAGES = flags.DEFINE_string("images", "", "--mode=evaluate: a folder or zip of images to evaluate instead of checkpoints.")
+# Multi-process runs (TPU pods and SLURM are detected without these; see launch/).
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0, when not on a TPU pod or SLURM.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes, with --coordinator_address.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes), with --coordinator_address.")
+_INIT_TIMEOUT = flags.DEFINE_integer("init_timeout", 300, "Seconds to wait at start-up for all processes to join.")
+_HEARTBEAT_TIMEOUT = flags.DEFINE_integer("heartbeat_timeout", 100, "Seconds of silence after which a process counts as dead.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -68,14 +77,22 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not flags.FLAGS["verbosity"].present:
         _show_only_own_info_logs()
-    from clr_gan_jax import train
+    from clr_gan_jax import distributed, train
 
     config, workdir = _CONFIG.value, _WORKDIR.value
     try:
+        if distributed.initialize(
+            _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _INIT_TIMEOUT.value, _HEARTBEAT_TIMEOUT.value
+        ):
+            distributed.check_same_config(config, workdir, _MODE.value)
         if _MODE.value == "train":
             train.train_and_evaluate(config, workdir)
         elif _MODE.value == "sample":
             logging.info("Wrote %s", run_sample(config, workdir))
+        elif _MODE.value == "evaluate":
+            from clr_gan_jax import evaluate
+
+            evaluate.run(config, workdir, _CHECKPOINTS.value, _IMAGES.value)
         else:
             path = run_export(config, workdir)
             logging.info("Wrote %s and %s", path, os.path.splitext(path)[0] + ".json")

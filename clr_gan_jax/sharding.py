@@ -22,11 +22,12 @@ def batch_sharded(mesh: Mesh, batch_dim: int = 0) -> NamedSharding:
     return NamedSharding(mesh, P(*([None] * batch_dim), DATA_AXIS))
 
 
-def put_replicated(tree, mesh: Mesh):
-    return jax.device_put(tree, replicated(mesh))
-
-
 def put_batch(local_batch, mesh: Mesh, batch_dim: int = 0):
     """Assembles a global batch from each process's local slice (a single process passes the whole batch)."""
     sharding = batch_sharded(mesh, batch_dim)
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)
+
+
+def local_replica(tree):
+    """This process's own copy of a replicated tree: for work only one process does (sample grids)."""
+    return jax.tree.map(lambda x: x.addressable_data(0), tree)

@@ -1,4 +1,4 @@
-"""The grain pipeline: source -> this process's slice -> per-epoch global shuffle -> x-flip -> batches.
+"""The grain pipeline: source -> per-epoch global shuffle -> x-flip -> this process's slice -> batches.
 
 Everything random is a function of the seed and the example index, so a pipeline is
 reproducible, and its iterator state (a position) goes into checkpoints: a resumed
@@ -26,14 +26,15 @@ def make_dataset(
 ) -> grain.MapDataset:
     """An endless dataset of batches {'image': (B, ...), 'label': (B,)} for one process.
 
-    Process p reads examples p, p + P, p + 2P, ... of ``source``; each epoch of that
-    slice is shuffled with seed + epoch. ``batch_size`` is this process's share.
+    The global stream (each epoch of ``source`` shuffled with seed + epoch, then x-flips)
+    is the same for any process count; process p takes its elements p, p + P, p + 2P, ...
+    ``batch_size`` is this process's share, so the P processes' k-th batches together
+    hold the examples of a single process's k-th batch of P * ``batch_size``.
     """
-    ds = grain.MapDataset.source(source)[process_index::process_count]
-    ds = ds.shuffle(seed=seed).repeat(None)
+    ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat(None)
     if mirror:
         ds = ds.random_map(_mirror, seed=seed)
-    return ds.batch(batch_size, drop_remainder=True)
+    return ds[process_index::process_count].batch(batch_size, drop_remainder=True)
 
 
 def make_iterator(dataset: grain.MapDataset, num_workers: int = 0) -> grain.DatasetIterator:
