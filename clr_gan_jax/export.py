@@ -51,6 +51,26 @@ def write_npz(path: str, variables: dict, config: ml_collections.ConfigDict, ste
         json.dump(meta, f, indent=2)
 
 
+def write_sample_grid(config: ml_collections.ConfigDict, workdir: str, num: int, seed: int, output: str | None = None) -> str:
+    """A grid (or scatter plot) of ``num`` EMA-generator samples from the latest checkpoint; returns its path."""
+    from clr_gan_jax import images, train
+
+    generator, variables, step = restore_ema_generator(config, workdir)
+    z = jax.random.normal(jax.random.key(seed), (num, config.model.z_dim))
+    samples = np.asarray(jax.jit(steps.make_generate(generator))(variables, z))
+    path = output or os.path.join(workdir, "samples", f"sample_{step:07d}_seed{seed}.png")
+    images.save_png(path, train.sample_picture(config, samples, data.create_source(config.data)))
+    return path
+
+
+def export_run(config: ml_collections.ConfigDict, workdir: str, output: str | None = None) -> str:
+    """Writes the latest checkpoint's EMA generator to ``output`` (default <workdir>/export/generator.npz)."""
+    _, variables, step = restore_ema_generator(config, workdir)
+    path = output or os.path.join(workdir, "export", "generator.npz")
+    write_npz(path, variables, config, step)
+    return path
+
+
 def load_npz(path: str):
     """(generator module, variables, metadata) from an export written by `write_npz`."""
     meta_path = os.path.splitext(path)[0] + ".json"

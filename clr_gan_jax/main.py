@@ -16,6 +16,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from clr_gan_jax import distributed, evaluate, export, train
 from clr_gan_jax.validation import UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file, optionally path:argument.", lock_config=True)
@@ -38,32 +39,6 @@ _HEARTBEAT_TIMEOUT = flags.DEFINE_integer("heartbeat_timeout", 100, "Seconds of 
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def run_sample(config, workdir: str) -> str:
-    import jax
-    import numpy as np
-
-    from clr_gan_jax import export, images, steps, train
-
-    generator, variables, step = export.restore_ema_generator(config, workdir)
-    z = jax.random.normal(jax.random.key(_SAMPLE_SEED.value), (_NUM_SAMPLES.value, config.model.z_dim))
-    samples = np.asarray(jax.jit(steps.make_generate(generator))(variables, z))
-    from clr_gan_jax import data
-
-    picture = train.sample_picture(config, samples, data.create_source(config.data))
-    path = _OUTPUT.value or os.path.join(workdir, "samples", f"sample_{step:07d}_seed{_SAMPLE_SEED.value}.png")
-    images.save_png(path, picture)
-    return path
-
-
-def run_export(config, workdir: str) -> str:
-    from clr_gan_jax import export
-
-    _, variables, step = export.restore_ema_generator(config, workdir)
-    path = _OUTPUT.value or os.path.join(workdir, "export", "generator.npz")
-    export.write_npz(path, variables, config, step)
-    return path
-
-
 def _show_only_own_info_logs():
     """Libraries (orbax, jax) log dozens of INFO lines per checkpoint; keep their warnings, drop their chatter."""
     package_dir = os.path.dirname(os.path.abspath(__file__))
@@ -77,8 +52,6 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not flags.FLAGS["verbosity"].present:
         _show_only_own_info_logs()
-    from clr_gan_jax import distributed, train
-
     config, workdir = _CONFIG.value, _WORKDIR.value
     try:
         if distributed.initialize(
@@ -88,13 +61,12 @@ def main(argv):
         if _MODE.value == "train":
             train.train_and_evaluate(config, workdir)
         elif _MODE.value == "sample":
-            logging.info("Wrote %s", run_sample(config, workdir))
+            path = export.write_sample_grid(config, workdir, _NUM_SAMPLES.value, _SAMPLE_SEED.value, _OUTPUT.value)
+            logging.info("Wrote %s", path)
         elif _MODE.value == "evaluate":
-            from clr_gan_jax import evaluate
-
             evaluate.run(config, workdir, _CHECKPOINTS.value, _IMAGES.value)
         else:
-            path = run_export(config, workdir)
+            path = export.export_run(config, workdir, _OUTPUT.value)
             logging.info("Wrote %s and %s", path, os.path.splitext(path)[0] + ".json")
     except (UserError, train.TrainingDivergedError) as e:
         _fail(str(e))
