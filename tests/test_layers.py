@@ -72,7 +72,7 @@ def test_down_conv_project_and_reduce_match_pytorch_convs(rng):
     x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
     kernel = rng.standard_normal((4, 4, 3, 5)).astype(np.float32)
     bias = np.zeros(5, np.float32)
-    down = layers.down_conv(5).apply({"params": {"kernel": kernel, "bias": bias}}, x)
+    down = layers.DownConv(5).apply({"params": {"kernel": kernel, "bias": bias}}, x)
     np.testing.assert_allclose(down, conv_by_definition(x, kernel, 2, 1), atol=1e-4)
 
     z = rng.standard_normal((2, 3)).astype(np.float32)

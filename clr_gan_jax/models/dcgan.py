@@ -66,7 +66,8 @@ class DCGANDiscriminator(nn.Module):
     def __call__(self, x, train: bool = True):
         stages = num_stages(self.resolution)
         for i in range(stages):
-            x = layers.down_conv(self.width // 2 ** (stages - 1 - i))(x)
+            # named as nn.Conv named it, so checkpoints written before the im2col form still load
+            x = layers.DownConv(self.width // 2 ** (stages - 1 - i), name=f"Conv_{i}")(x)
             if i > 0:
                 x = _batch_norm(train)(x)
             x = nn.leaky_relu(x, 0.2)

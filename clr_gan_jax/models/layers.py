@@ -1,44 +1,49 @@
-"""Convolution layers with PyTorch's DCGAN parameterisation, computed in forms that are fast on XLA.
+"""Convolution layers with PyTorch's DCGAN parameterisation, computed as matrix products on XLA:CPU.
 
 Kernels are stored as (kh, kw, in, out) with the meaning of PyTorch's weights
 (``ConvTranspose2d.weight[in, out, kh, kw]`` or ``Conv2d.weight[out, in, kh, kw]``
 transposed to that layout), so checkpoints map one-to-one onto the reference
-architecture. Only the arithmetic differs: XLA:CPU computes the gradients of a
-transposed convolution about 10x slower than a stride-1 convolution,
-so the 4x4 stride-2 transposed convolution is rewritten exactly as a 3x3 stride-1
-convolution producing the four output phases, plus a pixel shuffle. It does 9/4 the
-multiplications of the transposed form, but runs ~6x faster fwd+bwd on 2 CPU cores
-(a 2x2 form without the zero taps ran slower still than the transposed form there).
-The strided forward convolution has no such problem.
+architecture. Only the arithmetic differs: XLA:CPU sends matrix products to a fast
+library but computes convolutions, and above all the gradients of transposed ones,
+with slower kernels. Both 4x4 stride-2 convolutions are therefore written as one
+matrix product plus data movement, with exactly the multiplications of the convolution:
+- transposed (G): every input pixel times all 16 kernel taps, then an overlap-add of
+  the taps into the output;
+- strided (D): the 16 strided views of the input (im2col) times the kernel.
+Their gradients are matrix products too. Measured fwd+bwd on 2 shared CPU cores at
+batch 64: ConvT 1024->512 at 4->8 px 0.69 s, against 2.2 s for the earlier 3x3 sub-pixel
+convolution (9/4 the multiplications) and 12.7 s for XLA's transposed convolution;
+Conv 256->512 at 16->8 px 0.49 s against 0.96 s for XLA's convolution.
 """
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
-import numpy as np
 
 dcgan_init = nn.initializers.normal(stddev=0.02)
 
-def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, padding) -> jnp.ndarray:
-    """Stride-1 NHWC convolution with an HWIO kernel."""
-    return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
+def _overlap_add(taps: jnp.ndarray) -> jnp.ndarray:
+    """(N, L, 4, ...) contributions of L input positions through the 4 kernel taps of one axis
+    -> (N, 2L, ...) outputs of a k4 s2 p1 transposed convolution along that axis.
 
-# Output row 2m+a of a k4 s2 p1 transposed convolution reads input rows m-1, m, m+1
-# through kernel taps a+1-2*(j-1), j = 0, 1, 2; taps outside 0..3 are zero. The table
-# holds those taps shifted by one, to index a kernel zero-padded by one.
-_UPSAMPLE_TAPS = np.array([[a + 1 - 2 * (j - 1) + 1 for j in range(3)] for a in range(2)])
-
-
-def subpixel_upsample_kernel(kernel: jnp.ndarray) -> jnp.ndarray:
-    """Rearranges a (4, 4, I, O) transposed-conv kernel into the (3, 3, I, 4*O) kernel of its sub-pixel form.
-
-    Output channels are ordered (row phase, column phase, O).
+    Input position i, tap k lands on output 2i - 1 + k, so output 2m sums taps 1 of m and 3
+    of m-1; output 2m+1 sums taps 2 of m and 0 of m+1 (positions outside 0..L-1 add zero).
     """
-    _, _, cin, cout = kernel.shape
-    padded = jnp.pad(kernel, ((1, 1), (1, 1), (0, 0), (0, 0)))
-    taps = padded[_UPSAMPLE_TAPS[:, None, :, None], _UPSAMPLE_TAPS[None, :, None, :]]  # (a, b, jh, jw, I, O)
-    return taps.transpose(2, 3, 4, 0, 1, 5).reshape(3, 3, cin, 4 * cout)
+    n, length = taps.shape[:2]
+    rest = [(0, 0)] * (taps.ndim - 3)
+    even = taps[:, :, 1] + jnp.pad(taps[:, :-1, 3], [(0, 0), (1, 0), *rest])
+    odd = taps[:, :, 2] + jnp.pad(taps[:, 1:, 0], [(0, 0), (0, 1), *rest])
+    return jnp.stack([even, odd], axis=2).reshape(n, 2 * length, *taps.shape[3:])
+
+
+def transposed_conv_k4s2p1(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+    """PyTorch ``conv_transpose2d(x, weight, stride=2, padding=1)`` for NHWC ``x``, (4, 4, I, O) ``kernel``."""
+    n, h, w, cin = x.shape
+    cout = kernel.shape[-1]
+    taps = jnp.dot(x.reshape(n * h * w, cin), kernel.transpose(2, 0, 1, 3).reshape(cin, 16 * cout))
+    taps = taps.reshape(n, h, w, 4, 4, cout).transpose(0, 1, 3, 2, 4, 5)  # (N, H, kh, W, kw, O)
+    rows = _overlap_add(taps)  # (N, 2H, W, kw, O)
+    return _overlap_add(rows.reshape(n * 2 * h, w, 4, cout)).reshape(n, 2 * h, 2 * w, cout)
 
 
 class UpConv(nn.Module):
@@ -50,18 +55,35 @@ class UpConv(nn.Module):
     @nn.compact
     def __call__(self, x):
         kernel = self.param("kernel", dcgan_init, (4, 4, x.shape[-1], self.features))
-        n, h, w, _ = x.shape
-        y = conv2d(x, subpixel_upsample_kernel(kernel), padding=((1, 1), (1, 1)))
-        y = y.reshape(n, h, w, 2, 2, self.features).transpose(0, 1, 3, 2, 4, 5)  # (N, H, a, W, b, O)
-        y = y.reshape(n, 2 * h, 2 * w, self.features)
+        y = transposed_conv_k4s2p1(x, kernel)
         if self.use_bias:
             y = y + self.param("bias", nn.initializers.zeros, (self.features,))
         return y
 
 
-def down_conv(features: int) -> nn.Conv:
-    """PyTorch ``Conv2d(k=4, s=2, p=1)`` with DCGAN init: halves H and W (XLA's strided convolution is fast)."""
-    return nn.Conv(features, (4, 4), strides=2, padding=1, kernel_init=dcgan_init)
+def conv_k4s2p1(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+    """PyTorch ``conv2d(x, weight, stride=2, padding=1)`` for NHWC ``x``, (4, 4, I, O) ``kernel``.
+
+    The 16 strided views of the padded input (im2col) times the kernel, one matrix product.
+    """
+    n, h, w, cin = x.shape
+    ho, wo = h // 2, w // 2
+    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    patches = jnp.stack([padded[:, a : a + 2 * ho : 2, b : b + 2 * wo : 2] for a in range(4) for b in range(4)], axis=3)
+    out = jnp.dot(patches.reshape(n * ho * wo, 16 * cin), kernel.reshape(16 * cin, -1))
+    return out.reshape(n, ho, wo, -1)
+
+
+class DownConv(nn.Module):
+    """PyTorch ``Conv2d(k=4, s=2, p=1)`` with DCGAN init: halves H and W."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", dcgan_init, (4, 4, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        return conv_k4s2p1(x, kernel) + bias
 
 
 class Project(nn.Module):
