@@ -7,6 +7,8 @@ about 2/3 of their raw size) to a temporary folder, converts them with
 the dataset tool, and times ``source[i]`` over a random permutation for:
 raw-pixel array_record shards (the tool's format), PNG records in array_record
 (the rejected alternative, written here only), and direct folder reading.
+Then the whole training pipeline (`clr_gan_jax.data.make_dataset`: global shuffle, x-flip,
+batches of 64) over the raw shards and the PNG folder, with 0 and 2 grain workers.
 """
 
 import io
@@ -20,13 +22,15 @@ from array_record.python.array_record_module import ArrayRecordWriter
 import grain
 from PIL import Image
 
-from clr_gan_jax.data import array_record_source
+from clr_gan_jax.data import array_record_source, make_dataset, make_iterator
 from clr_gan_jax.data.array_record_source import ArrayRecordImageSource
 from clr_gan_jax.data.dataset_tool import convert_dataset
 from clr_gan_jax.data.image_files import ImageFolderSource
 
 _NUM_IMAGES = flags.DEFINE_integer("num_images", 400, "Images per resolution.")
 _RESOLUTIONS = flags.DEFINE_list("resolutions", ["32", "256"], "Image sides to time.")
+_WORKERS = flags.DEFINE_list("workers", ["0", "2"], "grain worker processes for the pipeline timings.")
+_BATCH = 64
 
 
 def photo_like(rng, side: int) -> np.ndarray:
@@ -65,6 +69,17 @@ def images_per_second(source, seconds: float = 2.0) -> float:
     return done / (time.perf_counter() - start)
 
 
+def pipeline_images_per_second(source, num_workers: int, seconds: float = 4.0) -> float:
+    """Images/s out of the training pipeline, after its first batch (worker start-up excluded)."""
+    iterator = make_iterator(make_dataset(source, batch_size=_BATCH, seed=0, mirror=True), num_workers)
+    next(iterator)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        next(iterator)
+        done += _BATCH
+    return done / (time.perf_counter() - start)
+
+
 def main(argv):
     del argv
     rng = np.random.default_rng(0)
@@ -95,6 +110,10 @@ def main(argv):
             for name, source, size in candidates:
                 size_text = f"{size / 1024:7.1f} KiB/image" if size else " " * 16
                 print(f"  {name:34s} {size_text}  {images_per_second(source):9.0f} images/s")
+            for name, source in (("raw shards", raw), ("PNG folder", ImageFolderSource(png_folder))):
+                for workers in map(int, _WORKERS.value):
+                    rate = pipeline_images_per_second(source, workers)
+                    print(f"  pipeline over {name:20s} {workers} workers, batch {_BATCH}: {rate:9.0f} images/s")
 
 
 if __name__ == "__main__":
