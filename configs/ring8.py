@@ -4,9 +4,11 @@
   python -m clr_gan_jax.main --config=configs/ring8.py:baseline --workdir=runs/ring8_gan
 
 The argument picks the variant: ``baseline`` (vanilla GAN) or ``clr`` (the default).
-Expected: scatter plots in <workdir>/samples/; the vanilla baseline tends to collapse
-onto a few of the 8 modes (the zoo reports one), see the note of the core issue for
-what these runs showed here.
+Expected: scatter plots (generated points red, real grey) in <workdir>/samples/ and the
+mixture metrics (modes of 8, high-quality fraction, KL to uniform) every 500 steps. Measured
+here (seed 0, 5000 steps, about 5 min each on 2 CPU cores): the baseline collapses as the zoo
+reports (2 of 8 modes at step 5000, KL 1.81), and so does CLR with the official weights
+(w_clr 5, w_rec 0.5, MSE): 1 of 8 modes from step 500 on. CLR does not prevent collapse here.
 """
 
 from clr_gan_jax.default_config import base_config
