@@ -59,7 +59,7 @@ def write_sample_grid(config: ml_collections.ConfigDict, workdir: str, num: int,
     z = jax.random.normal(jax.random.key(seed), (num, config.model.z_dim))
     samples = np.asarray(jax.jit(steps.make_generate(generator))(variables, z))
     path = output or os.path.join(workdir, "samples", f"sample_{step:07d}_seed{seed}.png")
-    images.save_png(path, train.sample_picture(config, samples, data.create_source(config.data)))
+    images.save_png(path, train.make_sample_picture(config, data.create_source(config.data))(samples))
     return path
 
 

@@ -97,24 +97,26 @@ def sample_latents(gan: GAN, rng: jax.Array, batch_size: int, sharding=None) -> 
     return z if sharding is None else jax.lax.with_sharding_constraint(z, sharding)
 
 
+def _train_net(loss_fn, gan: GAN, tx, net: NetState, other_variables: dict, real, z, norm_name: str):
+    """One optimizer update of ``net`` on the gradient of ``loss_fn`` w.r.t. its params (the other net fixed)."""
+    grad_fn = jax.grad(loss_fn, argnums=1, has_aux=True)
+    grads, (batch_stats, terms) = grad_fn(gan, net.params, net.batch_stats, other_variables, real, z)
+    return _update(tx, net, grads, batch_stats), {**terms, norm_name: optax.tree.norm(grads)}
+
+
 def d_step(gan: GAN, state: TrainState, real: jax.Array, rng: jax.Array, sharding=None):
     """One D update on a real batch and fresh latents."""
     real = to_model_input(real)
     z = sample_latents(gan, rng, real.shape[0], sharding)
-    grad_fn = jax.grad(d_loss_fn, argnums=1, has_aux=True)
-    grads, (d_stats, terms) = grad_fn(gan, state.d.params, state.d.batch_stats, state.g.variables(), real, z)
-    terms = {**terms, "d_grad_norm": optax.tree.norm(grads)}
-    return state.replace(d=_update(gan.d_tx, state.d, grads, d_stats)), terms
+    d, terms = _train_net(d_loss_fn, gan, gan.d_tx, state.d, state.g.variables(), real, z, "d_grad_norm")
+    return state.replace(d=d), terms
 
 
 def g_step(gan: GAN, state: TrainState, real: jax.Array, rng: jax.Array, sharding=None):
     """One G update (reals feed the reconstruction term), then the EMA update of G."""
     real = to_model_input(real)
     z = sample_latents(gan, rng, real.shape[0], sharding)
-    grad_fn = jax.grad(g_loss_fn, argnums=1, has_aux=True)
-    grads, (g_stats, terms) = grad_fn(gan, state.g.params, state.g.batch_stats, state.d.variables(), real, z)
-    terms = {**terms, "g_grad_norm": optax.tree.norm(grads)}
-    g = _update(gan.g_tx, state.g, grads, g_stats)
+    g, terms = _train_net(g_loss_fn, gan, gan.g_tx, state.g, state.d.variables(), real, z, "g_grad_norm")
     decay = gan.ema_decay
     ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema["params"], g.params)
     ema = {"params": ema_params, "batch_stats": g.batch_stats}

@@ -58,12 +58,15 @@ def fixed_latents(config: ml_collections.ConfigDict) -> jax.Array:
     return jax.random.normal(jax.random.key(config.seed + 1), (n, config.model.z_dim))
 
 
-def sample_picture(config, samples: np.ndarray, source) -> np.ndarray:
-    """A grid of images, or a scatter plot of generated (red) over real (grey) points."""
+def make_sample_picture(config, source):
+    """samples -> a grid of images, or a scatter plot of generated (red) over real (grey) points.
+
+    The real points of the scatter plots are read from ``source`` once, here.
+    """
     if config.data.name in data.POINT_DATASETS:
         real = np.stack([source[i]["image"] for i in range(min(len(source), 2000))])
-        return images.scatter_plot(real, samples)
-    return images.image_grid(images.to_uint8(samples))
+        return lambda samples: images.scatter_plot(real, samples)
+    return lambda samples: images.image_grid(images.to_uint8(samples))
 
 
 def _first_nonfinite(history: list[tuple[int, dict]]):
@@ -110,6 +113,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     )
     generate = jax.jit(steps.make_generate(gan.generator))
     latents = fixed_latents(config)
+    sample_picture = make_sample_picture(config, source)
     writer = MetricWriter(workdir) if is_writer else None
     progress = ProgressLine(t.steps)
     evaluation = (
@@ -164,7 +168,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
                 if pending:
                     flush_metrics(step)
             if is_writer and (step % t.sample_every == 0 or last):
-                picture = sample_picture(config, np.asarray(generate(sharding.local_replica(state.ema), latents)), source)
+                picture = sample_picture(np.asarray(generate(sharding.local_replica(state.ema), latents)))
                 images.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), picture)
                 writer.write_image(step, "samples", picture)
             if evaluation and (step % config.eval.every == 0 or last):
