@@ -9,8 +9,13 @@ the vanilla (non-saturating) loss, R1 off:
   softplus(-D(G(z))) + w_rec * MSE(x, G(phi(x))) with phi(x) detached, Adam step on G,
   then the EMA of G's parameters.
 Images arrive as uint8 NCHW and are mapped to [-1, 1] inside the step, as in JAX.
+With ``reuse_fakes`` the last D step keeps the graph of its G(z) and the G step reuses z
+and G(z), as PyTorch's DCGAN example does (`train.reuse_fakes` in JAX).
+With ``compute_dtype=torch.bfloat16`` the forward passes run under CPU autocast
+(PyTorch's mixed precision: bfloat16 convolutions and matmuls, float32 parameters).
 """
 
+import contextlib
 import copy
 
 import torch
@@ -98,8 +103,10 @@ class CLRTrainStep:
     """n_critic D updates then one G update (and G's EMA), as `steps.train_step` with the vanilla loss."""
 
     def __init__(self, generator, discriminator, z_dim: int, n_critic: int, lr: float = 8e-4,
-                 betas=(0.5, 0.999), w_clr: float = 5.0, w_rec: float = 0.5, ema_decay: float = 0.999):
+                 betas=(0.5, 0.999), w_clr: float = 5.0, w_rec: float = 0.5, ema_decay: float = 0.999,
+                 compute_dtype: torch.dtype = torch.float32, reuse_fakes: bool = False):
         self.g, self.d = generator, discriminator
+        self.compute_dtype, self.reuse_fakes = compute_dtype, reuse_fakes
         self.ema = copy.deepcopy(generator).requires_grad_(False)
         self.g_opt = torch.optim.Adam(generator.parameters(), lr, betas)
         self.d_opt = torch.optim.Adam(discriminator.parameters(), lr, betas)
@@ -110,26 +117,36 @@ class CLRTrainStep:
     def to_model_input(batch: torch.Tensor) -> torch.Tensor:
         return batch.float() / 127.5 - 1.0 if batch.dtype == torch.uint8 else batch.float()
 
-    def d_step(self, real: torch.Tensor):
+    def autocast(self):
+        if self.compute_dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast("cpu", dtype=self.compute_dtype)
+
+    def d_step(self, real: torch.Tensor, keep_fake: bool = False):
+        """One D update; with ``keep_fake`` returns (z, G(z) with its graph) for the G step."""
         z = torch.randn(real.shape[0], self.z_dim)
-        with torch.no_grad():
-            fake = self.g(z)
-        real_logits, _ = self.d(real)
-        fake_logits, fake_phi = self.d(fake)
-        loss = 0.5 * (F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean())
-        loss = loss + self.w_clr * F.mse_loss(fake_phi, z)
+        with self.autocast():
+            with torch.set_grad_enabled(keep_fake):
+                fake = self.g(z)
+            real_logits, _ = self.d(real)
+            fake_logits, fake_phi = self.d(fake.detach())
+        loss = 0.5 * (F.softplus(-real_logits.float()).mean() + F.softplus(fake_logits.float()).mean())
+        loss = loss + self.w_clr * F.mse_loss(fake_phi.float(), z)
         self.d_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.d_opt.step()
-        return loss.detach()
+        return loss.detach(), (fake if keep_fake else None)
 
-    def g_step(self, real: torch.Tensor):
+    def g_step(self, real: torch.Tensor, fake: torch.Tensor | None = None):
         self.d.requires_grad_(False)
-        z = torch.randn(real.shape[0], self.z_dim)
-        fake_logits, _ = self.d(self.g(z))
-        with torch.no_grad():
-            _, real_phi = self.d(real)
-        loss = F.softplus(-fake_logits).mean() + self.w_rec * F.mse_loss(self.g(real_phi), real)
+        with self.autocast():
+            if fake is None:
+                fake = self.g(torch.randn(real.shape[0], self.z_dim))
+            fake_logits, _ = self.d(fake)
+            with torch.no_grad():
+                _, real_phi = self.d(real)
+            reconstructed = self.g(real_phi)
+        loss = F.softplus(-fake_logits.float()).mean() + self.w_rec * F.mse_loss(reconstructed.float(), real)
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.g_opt.step()
@@ -141,6 +158,9 @@ class CLRTrainStep:
 
     def __call__(self, reals: torch.Tensor):
         """reals: (n_critic, B, ...) uint8 images or float points. Returns (mean D loss, G loss), unsynced."""
-        d_losses = [self.d_step(self.to_model_input(reals[i])) for i in range(self.n_critic)]
-        g_loss = self.g_step(self.to_model_input(reals[-1]))
+        d_losses = []
+        for i in range(self.n_critic):
+            loss, fake = self.d_step(self.to_model_input(reals[i]), keep_fake=self.reuse_fakes and i == self.n_critic - 1)
+            d_losses.append(loss)
+        g_loss = self.g_step(self.to_model_input(reals[-1]), fake)
         return torch.stack(d_losses).mean(), g_loss

@@ -3,6 +3,8 @@ r"""Train-step throughput, images/s: `clr_gan_jax.steps.train_step` against the 
     python bench/train_step.py                                  # DCGAN+CLR at batch 64, then Ring8 MLP
     python bench/train_step.py --benchmarks=dcgan --batch_size=512 --steps=1 --rounds=3
     python bench/train_step.py --benchmarks=mlp --rounds=7
+    python bench/train_step.py --jax_dtype=bfloat16 --torch_dtype=bfloat16  # mixed precision in both
+    python bench/train_step.py --reuse_fakes  # both steps reuse G(z) of the last D update in the G update
 
 dcgan: the GAN zoo's CIFAR-10 SimpleCNN (32x32, width 1024, z 100), vanilla loss + CLR
 (w_clr 5, w_rec 0.5, MSE), Adam 8e-4 (0.5, 0.999), EMA 0.999. n_critic defaults to 1
@@ -10,6 +12,12 @@ dcgan: the GAN zoo's CIFAR-10 SimpleCNN (32x32, width 1024, z 100), vanilla loss
 n_critic * batch per step, so it barely depends on n_critic.
 mlp: the Ring8 SimpleMLP (z 32), batch 256, n_critic 5, Adam 3e-4, no EMA (a copy of G).
 The PyTorch step (`bench/torch_reference.py`) does the same work in the same process.
+
+Precision (dcgan only; the mlp is float32): ``--jax_dtype=bfloat16`` sets model.matmul_dtype
+(bfloat16 operands for the forward and input-gradient products, everything else float32);
+``--torch_dtype=bfloat16`` runs PyTorch's forward passes under CPU autocast. Compare like with
+like: the float32 pair is the same arithmetic, and each bfloat16 mode is its framework's
+usual mixed precision, not the same rounding.
 
 Threads: both frameworks get ``--threads`` cores (default: all). The process is pinned to
 that many cores before JAX starts (XLA:CPU sizes its thread pools from the affinity
@@ -46,6 +54,15 @@ _MLP_STEPS = flags.DEFINE_integer("mlp_steps", 50, "mlp: timed train steps per i
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "Timed rounds; each times both implementations.")
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps of each implementation before the rounds.")
 _THREADS = flags.DEFINE_integer("threads", 0, "Cores for both frameworks (0: all cores of this process).")
+_JAX_DTYPE = flags.DEFINE_enum(
+    "jax_dtype", "float32", ["float32", "bfloat16"], "dcgan: JAX's matrix-product operands (model.matmul_dtype)."
+)
+_REUSE_FAKES = flags.DEFINE_bool(
+    "reuse_fakes", False, "Both steps: the G update reuses the last D update's z and G(z) (train.reuse_fakes)."
+)
+_TORCH_DTYPE = flags.DEFINE_enum(
+    "torch_dtype", "float32", ["float32", "bfloat16"], "dcgan: PyTorch's compute dtype (bfloat16: CPU autocast)."
+)
 
 
 def pin_threads(threads: int) -> int:
@@ -64,9 +81,9 @@ def pin_threads(threads: int) -> int:
 def dcgan_config():
     c = base_config()
     c.data.name, c.data.resolution = "cifar10", 32
-    c.model.update(arch="dcgan", z_dim=100, g_width=_WIDTH.value, d_width=_WIDTH.value)
+    c.model.update(arch="dcgan", z_dim=100, g_width=_WIDTH.value, d_width=_WIDTH.value, matmul_dtype=_JAX_DTYPE.value)
     c.optim.update(g_lr=8e-4, d_lr=8e-4, b1=0.5, b2=0.999)
-    c.train.update(batch_size=_BATCH_SIZE.value, n_critic=_N_CRITIC.value, ema_decay=0.999)
+    c.train.update(batch_size=_BATCH_SIZE.value, n_critic=_N_CRITIC.value, ema_decay=0.999, reuse_fakes=_REUSE_FAKES.value)
     return c
 
 
@@ -76,7 +93,7 @@ def mlp_config():
     c.data.name = "ring8"
     c.model.update(arch="mlp", z_dim=32, hidden=256, depth=2)
     c.optim.update(g_lr=3e-4, d_lr=3e-4, b1=0.5, b2=0.999)
-    c.train.update(batch_size=_MLP_BATCH_SIZE.value, n_critic=_MLP_N_CRITIC.value, ema_decay=0.0)
+    c.train.update(batch_size=_MLP_BATCH_SIZE.value, n_critic=_MLP_N_CRITIC.value, ema_decay=0.0, reuse_fakes=_REUSE_FAKES.value)
     return c
 
 
@@ -113,7 +130,9 @@ def torch_step(config, threads: int):
         d = ref.SimpleMLPDiscriminator(m.z_dim, m.hidden, m.depth)
     o = config.optim
     step = ref.CLRTrainStep(g, d, m.z_dim, config.train.n_critic, o.d_lr, (o.b1, o.b2),
-                            config.clr.w_clr, config.clr.w_rec, config.train.ema_decay)
+                            config.clr.w_clr, config.clr.w_rec, config.train.ema_decay,
+                            getattr(torch, _TORCH_DTYPE.value) if m.arch == "dcgan" else torch.float32,
+                            config.train.reuse_fakes)
     reals = make_reals(config, np.random.default_rng(0))
     reals = torch.from_numpy(reals.transpose(0, 1, 4, 2, 3).copy() if reals.ndim == 5 else reals)
 
@@ -147,14 +166,15 @@ def benchmark(name: str, config, steps: int, threads: int) -> dict:
         for impl, run in runners if r % 2 == 0 else runners[::-1]:
             per_step[impl].append(run(steps) / steps)
     t = config.train
-    return {"name": name, "batch": t.batch_size, "n_critic": t.n_critic, "steps": steps,
+    dtypes = {"jax": config.model.matmul_dtype, "torch": _TORCH_DTYPE.value if config.model.arch == "dcgan" else "float32"}
+    return {"name": name, "dtypes": dtypes, "batch": t.batch_size, "n_critic": t.n_critic, "steps": steps,
             "compile": compile_seconds, "warm": warm, "per_step": per_step}
 
 
 def print_results(results: list[dict], threads: int):
     print(f"\njax {jax.__version__} ({jax.devices()[0].platform}), torch {torch.__version__}, {threads} threads each, "
           f"{_ROUNDS.value} rounds, median (min-max) seconds per step")
-    header = f"{'benchmark':<9} {'impl':<6} {'batch':>5} {'n_crit':>6} {'steps/rnd':>9} {'setup s':>16} " \
+    header = f"{'benchmark':<9} {'impl':<6} {'dtype':<8} {'batch':>5} {'n_crit':>6} {'steps/rnd':>9} {'setup s':>16} " \
              f"{'s/step':>24} {'images/s':>9}"
     print(header)
     print("-" * len(header))
@@ -165,12 +185,13 @@ def print_results(results: list[dict], threads: int):
             setup = f"compile {r['compile']:.1f}" if impl == "jax" else f"warm-up {r['warm'][impl]:.1f}"
             spread = f"{median:.4f} ({min(times):.4f}-{max(times):.4f})"
             rate = r["n_critic"] * r["batch"] / median
-            print(f"{r['name']:<9} {impl:<6} {r['batch']:>5} {r['n_critic']:>6} {r['steps']:>9} {setup:>16} "
+            print(f"{r['name']:<9} {impl:<6} {r['dtypes'][impl]:<8} {r['batch']:>5} {r['n_critic']:>6} {r['steps']:>9} {setup:>16} "
                   f"{spread:>24} {rate:>9.1f}")
     print()
     for r in results:
         ratio = statistics.median(r["per_step"]["torch"]) / statistics.median(r["per_step"]["jax"])
-        print(f"{r['name']} batch {r['batch']}: jax / torch images/s = {ratio:.2f}")
+        print(f"{r['name']} batch {r['batch']}: jax ({r['dtypes']['jax']}) / torch ({r['dtypes']['torch']}) "
+              f"images/s = {ratio:.2f}")
 
 
 def main(argv):

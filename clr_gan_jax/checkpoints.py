@@ -12,11 +12,15 @@ from clr_gan_jax.validation import UserError
 
 # Config sections that fix the shapes of the saved arrays: a checkpoint only resumes under the same values.
 ARCHITECTURE_KEYS = ("model", "data.name", "data.resolution")
+# model fields a resumed run may change: parameters are float32 whatever the product dtype
+FREE_MODEL_KEYS = ("matmul_dtype",)
 
 
 def _lookup(config: dict, dotted: str):
     for part in dotted.split("."):
         config = config.get(part, {}) if isinstance(config, dict) else {}
+    if dotted == "model":
+        config = {k: v for k, v in config.items() if k not in FREE_MODEL_KEYS}
     return config
 
 

@@ -1,9 +1,10 @@
 """Pure D and G updates, and the jitted train step that runs n_critic D updates then one G update.
 
-Each network's loss is a function of both parameter sets. The CLR terms are routed
-by stop_gradient inside the losses, not only by which gradient a step takes:
-restoration reads G(z) through stop_gradient (it can only train D), reconstruction
-reads phi(x) through stop_gradient (it can only train G).
+The CLR terms are routed by stop_gradient inside the losses, not only by which
+gradient a step takes: restoration reads G(z) through stop_gradient (it can only
+train D), reconstruction reads phi(x) through stop_gradient (it can only train G).
+G's adversarial gradient flows through the VJP of the G(z) pass (`generate`), which
+lets the G update reuse the fakes of the last D update.
 """
 
 import dataclasses
@@ -30,6 +31,7 @@ class GAN:
     ema_decay: float
     n_critic: int
     seed: int
+    reuse_fakes: bool = False
 
 
 def to_model_input(batch: jax.Array) -> jax.Array:
@@ -45,10 +47,20 @@ def apply_train(module, variables: dict, x: jax.Array):
     return out, updates.get("batch_stats", {})
 
 
-def d_loss_fn(gan: GAN, d_params, d_stats, g_vars: dict, real: jax.Array, z: jax.Array):
-    """L_D = adversarial + R1 (if r1_gamma > 0) + latent restoration (if CLR). Returns (loss, (stats, terms))."""
+def generate(gan: GAN, g: NetState, z: jax.Array):
+    """G(z) in training mode, with its VJP to G's parameters: (fake, vjp, G's updated BatchNorm statistics).
+
+    Computing the VJP costs nothing if it is not used: XLA drops what only it would need.
+    """
+    return jax.vjp(lambda p: apply_train(gan.generator, {"params": p, "batch_stats": g.batch_stats}, z), g.params, has_aux=True)
+
+
+def d_loss_fn(gan: GAN, d_params, d_stats, real: jax.Array, fake: jax.Array, z: jax.Array):
+    """L_D = adversarial + R1 (if r1_gamma > 0) + latent restoration (if CLR) on reals and fakes G(z).
+
+    Returns (loss, (stats, terms)).
+    """
     cfg = gan.loss
-    fake, _ = apply_train(gan.generator, g_vars, z)
     fake = jax.lax.stop_gradient(fake)
 
     def d_on_real(x):
@@ -71,20 +83,18 @@ def d_loss_fn(gan: GAN, d_params, d_stats, g_vars: dict, real: jax.Array, z: jax
     return total, (d_stats, terms | jax.lax.stop_gradient(diagnostics))
 
 
-def g_loss_fn(gan: GAN, g_params, g_stats, d_vars: dict, real: jax.Array, z: jax.Array):
-    """L_G = adversarial + reconstruction (if CLR). D is frozen: its BatchNorm updates are discarded."""
-    cfg = gan.loss
-    fake, g_stats = apply_train(gan.generator, {"params": g_params, "batch_stats": g_stats}, z)
+def g_adversarial_loss(gan: GAN, fake: jax.Array, d_vars: dict):
+    """G's adversarial loss as a function of its fakes; D is frozen (its BatchNorm updates are discarded)."""
     (fake_logits, _), _ = apply_train(gan.discriminator, d_vars, fake)
-    terms = {"g_adv": losses.g_adversarial(cfg.adversarial, fake_logits)}
-    if cfg.clr:
-        (_, real_phi), _ = apply_train(gan.discriminator, d_vars, real)
-        reconstructed, g_stats = apply_train(
-            gan.generator, {"params": g_params, "batch_stats": g_stats}, jax.lax.stop_gradient(real_phi)
-        )
-        terms["g_rec"] = losses.reconstruction(cfg, real, reconstructed)
-    total = sum(terms.values())
-    return total, (g_stats, terms | {"g_loss": jax.lax.stop_gradient(total)})
+    return losses.g_adversarial(gan.loss.adversarial, fake_logits)
+
+
+def g_reconstruction_loss(gan: GAN, g_params, g_stats, d_vars: dict, real: jax.Array):
+    """The CLR reconstruction dist(x, G(phi(x))), phi(x) a constant for G. Returns (loss, G's BatchNorm stats)."""
+    (_, real_phi), _ = apply_train(gan.discriminator, d_vars, real)
+    real_phi = jax.lax.stop_gradient(real_phi)
+    reconstructed, g_stats = apply_train(gan.generator, {"params": g_params, "batch_stats": g_stats}, real_phi)
+    return losses.reconstruction(gan.loss, real, reconstructed), g_stats
 
 
 def _update(tx: optax.GradientTransformation, net: NetState, grads, batch_stats) -> NetState:
@@ -97,44 +107,60 @@ def sample_latents(gan: GAN, rng: jax.Array, batch_size: int, sharding=None) -> 
     return z if sharding is None else jax.lax.with_sharding_constraint(z, sharding)
 
 
-def _train_net(loss_fn, gan: GAN, tx, net: NetState, other_variables: dict, real, z, norm_name: str):
-    """One optimizer update of ``net`` on the gradient of ``loss_fn`` w.r.t. its params (the other net fixed)."""
-    grad_fn = jax.grad(loss_fn, argnums=1, has_aux=True)
-    grads, (batch_stats, terms) = grad_fn(gan, net.params, net.batch_stats, other_variables, real, z)
-    return _update(tx, net, grads, batch_stats), {**terms, norm_name: optax.tree.norm(grads)}
+def d_step(gan: GAN, state: TrainState, real: jax.Array, fake: jax.Array, z: jax.Array):
+    """One D update on a real batch and the fakes ``fake`` = G(z)."""
+    grad_fn = jax.grad(d_loss_fn, argnums=1, has_aux=True)
+    grads, (batch_stats, terms) = grad_fn(gan, state.d.params, state.d.batch_stats, to_model_input(real), fake, z)
+    d = _update(gan.d_tx, state.d, grads, batch_stats)
+    return state.replace(d=d), {**terms, "d_grad_norm": optax.tree.norm(grads)}
 
 
-def d_step(gan: GAN, state: TrainState, real: jax.Array, rng: jax.Array, sharding=None):
-    """One D update on a real batch and fresh latents."""
-    real = to_model_input(real)
-    z = sample_latents(gan, rng, real.shape[0], sharding)
-    d, terms = _train_net(d_loss_fn, gan, gan.d_tx, state.d, state.g.variables(), real, z, "d_grad_norm")
-    return state.replace(d=d), terms
+def g_step(gan: GAN, state: TrainState, real: jax.Array, fake: jax.Array, fake_vjp, g_stats):
+    """One G update, then the EMA update of G.
 
-
-def g_step(gan: GAN, state: TrainState, real: jax.Array, rng: jax.Array, sharding=None):
-    """One G update (reals feed the reconstruction term), then the EMA update of G."""
-    real = to_model_input(real)
-    z = sample_latents(gan, rng, real.shape[0], sharding)
-    g, terms = _train_net(g_loss_fn, gan, gan.g_tx, state.g, state.d.variables(), real, z, "g_grad_norm")
+    ``fake``, ``fake_vjp`` and ``g_stats`` come from `generate` with the current G; the
+    adversarial gradient reaches G's parameters through ``fake_vjp``, and reals feed the
+    reconstruction term.
+    """
+    d_vars = state.d.variables()
+    g_adv, fake_grads = jax.value_and_grad(g_adversarial_loss, argnums=1)(gan, fake, d_vars)
+    (grads,) = fake_vjp(fake_grads)
+    terms = {"g_adv": g_adv}
+    if gan.loss.clr:
+        (g_rec, g_stats), rec_grads = jax.value_and_grad(g_reconstruction_loss, argnums=1, has_aux=True)(
+            gan, state.g.params, g_stats, d_vars, to_model_input(real)
+        )
+        grads = jax.tree.map(jnp.add, grads, rec_grads)
+        terms["g_rec"] = g_rec
+    g = _update(gan.g_tx, state.g, grads, g_stats)
     decay = gan.ema_decay
     ema_params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, state.ema["params"], g.params)
     ema = {"params": ema_params, "batch_stats": g.batch_stats}
+    terms |= {"g_loss": sum(terms.values()), "g_grad_norm": optax.tree.norm(grads)}
     return state.replace(g=g, ema=ema, step=state.step + 1), terms
 
 
 def train_step(gan: GAN, state: TrainState, reals: jax.Array, sharding=None):
     """n_critic D updates, one per slice of ``reals`` (n_critic, B, ...), then one G update on the last slice.
 
+    Each D update draws its own latents; the G update draws new ones, or with
+    ``gan.reuse_fakes`` takes the last D update's latents and fakes, saving one G forward
+    pass (G has not changed in between, so its VJP still holds).
     Randomness is a function of (seed, step), so a resumed run draws the same latents.
     Returns the new state and the step's metrics (D terms averaged over the D updates).
     """
     rng = jax.random.fold_in(jax.random.key(gan.seed), state.step)
+    batch_size = reals.shape[1]
     d_terms = []
     for i in range(gan.n_critic):  # unrolled: XLA:CPU runs convolutions inside a scan loop ~20x slower
-        state, terms = d_step(gan, state, reals[i], jax.random.fold_in(rng, i), sharding)
+        z = sample_latents(gan, jax.random.fold_in(rng, i), batch_size, sharding)
+        generated = generate(gan, state.g, z)
+        state, terms = d_step(gan, state, reals[i], generated[0], z)
         d_terms.append(terms)
-    state, g_terms = g_step(gan, state, reals[-1], jax.random.fold_in(rng, gan.n_critic), sharding)
+    if not gan.reuse_fakes:
+        z = sample_latents(gan, jax.random.fold_in(rng, gan.n_critic), batch_size, sharding)
+        generated = generate(gan, state.g, z)
+    state, g_terms = g_step(gan, state, reals[-1], *generated)
     d_terms = jax.tree.map(lambda *values: sum(values) / len(values), *d_terms)
     return state, d_terms | g_terms
 

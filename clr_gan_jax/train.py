@@ -34,6 +34,7 @@ def create_gan(config: ml_collections.ConfigDict) -> steps.GAN:
         ema_decay=config.train.ema_decay,
         n_critic=config.train.n_critic,
         seed=config.seed,
+        reuse_fakes=config.train.reuse_fakes,
     )
 
 

@@ -42,6 +42,14 @@ def validate_config(config: ml_collections.ConfigDict, num_devices: int):
         (config.model.arch == "mlp") == is_points,
         f"model.arch={config.model.arch!r} does not fit data.name={config.data.name!r}: use 'mlp' for 2-D points, 'dcgan' for images",
     )
+    _require(
+        config.model.matmul_dtype in models.MATMUL_DTYPES,
+        f"model.matmul_dtype must be one of {models.MATMUL_DTYPES}, got {config.model.matmul_dtype!r}",
+    )
+    _require(
+        config.model.arch == "dcgan" or config.model.matmul_dtype == "float32",
+        "model.matmul_dtype=bfloat16 is for arch=dcgan; the mlp's small products gain nothing from it",
+    )
     _require(config.model.z_dim >= 1, f"model.z_dim must be >= 1, got {config.model.z_dim}")
     _require(
         config.loss.adversarial in losses.ADVERSARIAL,

@@ -1,6 +1,7 @@
 """The fast DCGAN layers compute exactly PyTorch's convolutions with the same weights."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -82,3 +83,26 @@ def test_down_conv_project_and_reduce_match_pytorch_convs(rng):
     x4 = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
     reduced = layers.Reduce(5).apply({"params": {"kernel": kernel, "bias": bias}}, x4)
     np.testing.assert_allclose(reduced, conv_by_definition(x4, kernel, 1, 0)[:, 0, 0], atol=1e-4)
+
+
+def test_bfloat16_matmul_runs_forward_and_input_gradient_in_bfloat16(rng):
+    """bf16 x bf16 -> f32 for the product and the input gradient, f32 for the weight gradient; close to float32."""
+    x = rng.standard_normal((6, 32)).astype(np.float32)
+    kernel = rng.standard_normal((32, 8)).astype(np.float32)
+    target = rng.standard_normal((6, 8)).astype(np.float32)
+
+    def loss(x, k, dtype):
+        return ((layers.matmul(x, k, dtype) - target) ** 2).sum()
+
+    grad_fn = jax.grad(loss, argnums=(0, 1))
+    exact, low = grad_fn(x, kernel, jnp.float32), grad_fn(x, kernel, jnp.bfloat16)
+    for e, l in zip(exact, low):
+        assert l.dtype == np.float32
+        np.testing.assert_allclose(l, e, rtol=0.05, atol=0.05 * float(np.abs(e).max()))
+    assert not np.array_equal(low[0], exact[0])  # the input gradient did go through bfloat16
+    hlo = jax.jit(grad_fn, static_argnums=2).lower(x, kernel, jnp.bfloat16).as_text()
+    products = [line for line in hlo.splitlines() if "dot_general" in line and "=" in line]
+    operand_types = sorted(line.split(":")[-1].split("->")[0].strip() for line in products)
+    assert operand_types == sorted(
+        ["(tensor<6x32xbf16>, tensor<32x8xbf16>)", "(tensor<6x8xbf16>, tensor<32x8xbf16>)", "(tensor<6x32xf32>, tensor<6x8xf32>)"]
+    ), products

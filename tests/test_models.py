@@ -58,3 +58,19 @@ def test_mlp_shapes_and_init():
     assert logits.shape == (3,) and phi.shape == (3, 32)
     kernel = d_vars["params"]["Dense_1"]["kernel"]  # PyTorch's default Linear init: U(-1/sqrt(fan_in), +)
     assert kernel.shape == (256, 256) and float(jnp.abs(kernel).max()) <= 1 / 16 and float(jnp.abs(kernel).max()) > 0.9 / 16
+
+
+def test_bfloat16_products_keep_float32_parameters_and_outputs():
+    """matmul_dtype=bfloat16 changes the arithmetic only: same parameters, float32 outputs near float32's."""
+    z = jax.random.normal(jax.random.key(0), (4, 8))
+    g32, d32 = DCGANGenerator(16, 3, 32), DCGANDiscriminator(16, 32, 8)
+    g16, d16 = (m.clone(matmul_dtype=jnp.bfloat16) for m in (g32, d32))
+    g_vars = g32.init(jax.random.key(1), z, train=False)
+    assert jax.tree.structure(g16.init(jax.random.key(1), z, train=False)) == jax.tree.structure(g_vars)
+    exact, low = g32.apply(g_vars, z, train=False), g16.apply(g_vars, z, train=False)
+    assert low.dtype == jnp.float32 and not np.array_equal(low, exact)
+    np.testing.assert_allclose(low, exact, atol=0.05)
+    d_vars = d32.init(jax.random.key(2), exact, train=False)
+    for e, l in zip(d32.apply(d_vars, exact, train=False), d16.apply(d_vars, exact, train=False)):
+        assert l.dtype == jnp.float32
+        np.testing.assert_allclose(l, e, atol=0.05 * float(jnp.abs(e).max()) + 1e-3)

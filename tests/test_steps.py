@@ -75,3 +75,30 @@ def test_step_counts_g_updates_and_ema_trails_g(one_vs_eight):
     moved = [np.abs(e - a).max() > 0 and np.abs(e - b).max() > 0 for a, b, e in zip(g0, g, ema)]
     assert all(moved)  # the EMA lies strictly between the initial and the current weights
     np.testing.assert_array_equal(state.ema["batch_stats"]["BatchNorm_0"]["mean"], state.g.batch_stats["BatchNorm_0"]["mean"])
+
+
+def test_reused_fakes_equal_a_g_update_on_the_last_d_latents():
+    """train.reuse_fakes: the G update through the VJP kept from the last D update's G(z) pass equals a
+    G update that recomputes G on those latents after the D update (G has not changed in between)."""
+    config = tiny_image_config()
+    config.train.reuse_fakes = True
+    gan = create_gan(config)
+    state = create_state(gan, config, sharding.make_mesh(jax.devices()[:1]))
+    reals = np.random.default_rng(1).integers(0, 256, (2, 16, 8, 8, 1), dtype=np.uint8)
+
+    def recomputed(state, reals):
+        rng = jax.random.fold_in(jax.random.key(gan.seed), state.step)
+        for i in range(gan.n_critic):
+            z = steps.sample_latents(gan, jax.random.fold_in(rng, i), reals.shape[1])
+            state, _ = steps.d_step(gan, state, reals[i], steps.generate(gan, state.g, z)[0], z)
+        return steps.g_step(gan, state, reals[-1], *steps.generate(gan, state.g, z))
+
+    (reused, m_reused), (expected, m_expected) = (
+        jax.device_get(jax.jit(f)(state, reals)) for f in (functools.partial(steps.train_step, gan), recomputed)
+    )
+    for name in m_expected:
+        np.testing.assert_allclose(m_reused[name], m_expected[name], rtol=1e-5, err_msg=name)
+    for got, want in zip(jax.tree.leaves(reused.g), jax.tree.leaves(expected.g)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    fresh, _ = jax.device_get(jax.jit(functools.partial(steps.train_step, create_gan(tiny_image_config())))(state, reals))
+    assert not np.allclose(fresh.g.params["UpConv_0"]["kernel"], reused.g.params["UpConv_0"]["kernel"])

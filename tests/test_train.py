@@ -13,7 +13,7 @@ from PIL import Image
 
 from clr_gan_jax import checkpoints, export, sharding, steps, train
 from clr_gan_jax.default_config import base_config
-from clr_gan_jax.validation import UserError
+from clr_gan_jax.validation import UserError, validate_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -75,6 +75,22 @@ def test_checkpoint_of_another_model_is_refused_and_kept(ring8_run):
     with pytest.raises(UserError, match=r"different model: model was .*hidden.*32"):
         train.train_and_evaluate(other, workdir)
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == before
+
+
+def test_matmul_dtype_may_change_on_resume_but_only_for_dcgan(ring8_run):
+    """Parameters are float32 whatever model.matmul_dtype is, so it is not part of a checkpoint's model."""
+    config, workdir, _ = ring8_run
+    checkpointer = checkpoints.Checkpointer(workdir, max_to_keep=3)
+    changed = config.copy_and_resolve_references()
+    changed.model.matmul_dtype = "bfloat16"
+    checkpointer.check_compatible(20, changed)
+    changed.model.hidden = 64
+    with pytest.raises(UserError, match="different model"):
+        checkpointer.check_compatible(20, changed)
+    checkpointer.close()
+    changed.model.hidden = config.model.hidden
+    with pytest.raises(UserError, match="matmul_dtype=bfloat16 is for arch=dcgan"):
+        validate_config(changed, num_devices=1)
 
 
 def test_nan_loss_stops_with_step_and_name_and_keeps_last_checkpoint(tmp_path, monkeypatch):

@@ -6,9 +6,12 @@ D: Conv(C->256, k4 s2 p1), LReLU(0.2), [Conv(k4 s2 p1), BN, LReLU] x2 (512, 1024
 Each extra power of two adds one upsampling (downsampling) stage, halving (doubling)
 the width per stage away from the 4x4 end. Init: conv weights N(0, 0.02), biases 0,
 BN scale N(1, 0.02), BN bias 0. BN follows PyTorch's defaults (momentum 0.1, eps 1e-5).
+
+``matmul_dtype`` is the operand dtype of the layers' matrix products (see `layers.matmul`).
 """
 
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -39,15 +42,16 @@ class DCGANGenerator(nn.Module):
     resolution: int = 32
     channels: int = 3
     width: int = 1024
+    matmul_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, z, train: bool = True):
         stages = num_stages(self.resolution)
-        x = layers.Project(self.width)(z)
+        x = layers.Project(self.width, matmul_dtype=self.matmul_dtype)(z)
         for i in range(stages):
             x = nn.relu(_batch_norm(train)(x))
             last = i == stages - 1
-            x = layers.UpConv(self.channels if last else self.width // 2 ** (i + 1))(x)
+            x = layers.UpConv(self.channels if last else self.width // 2 ** (i + 1), matmul_dtype=self.matmul_dtype)(x)
         return jnp.tanh(x)
 
 
@@ -61,16 +65,17 @@ class DCGANDiscriminator(nn.Module):
     resolution: int = 32
     width: int = 1024
     phi_dim: int = 100
+    matmul_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool = True):
         stages = num_stages(self.resolution)
         for i in range(stages):
             # named as nn.Conv named it, so checkpoints written before the im2col form still load
-            x = layers.DownConv(self.width // 2 ** (stages - 1 - i), name=f"Conv_{i}")(x)
+            x = layers.DownConv(self.width // 2 ** (stages - 1 - i), matmul_dtype=self.matmul_dtype, name=f"Conv_{i}")(x)
             if i > 0:
                 x = _batch_norm(train)(x)
             x = nn.leaky_relu(x, 0.2)
-        logits = layers.Reduce(1, name="logit")(x)[:, 0]
-        phi = layers.Reduce(self.phi_dim, name="phi")(x)
+        logits = layers.Reduce(1, matmul_dtype=self.matmul_dtype, name="logit")(x)[:, 0]
+        phi = layers.Reduce(self.phi_dim, matmul_dtype=self.matmul_dtype, name="phi")(x)
         return logits, phi
