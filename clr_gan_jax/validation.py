@@ -5,9 +5,7 @@ import os
 
 import ml_collections
 
-
-class UserError(Exception):
-    """A mistake in the command line, config or files: reported as one line, no traceback."""
+from clr_gan_jax.errors import UserError
 
 
 def _require(ok: bool, message: str):

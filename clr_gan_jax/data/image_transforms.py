@@ -29,17 +29,13 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
-from clr_gan_jax.validation import UserError
+from clr_gan_jax.errors import DataError
 
 TRANSFORMS = ("none", "center-crop", "center-crop-wide")
 RESIZE_FILTERS = {"box": Image.Resampling.BOX, "lanczos": Image.Resampling.LANCZOS}
 _EIGHT_BIT_MODES = frozenset(
     {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
 )
-
-
-class DataError(UserError, ValueError):
-    """A problem with the user's data or paths; the message names the thing and the fix."""
 
 
 class BadImageError(DataError):
