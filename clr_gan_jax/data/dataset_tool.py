@@ -1,65 +1,88 @@
-r"""Converts an image folder or zip into array_record shards read by `ArrayRecordImageSource`.
+r"""StyleGAN2-ADA's dataset tool: an image folder, zip or LSUN LMDB folder into a training dataset.
 
-  python -m clr_gan_jax.data.dataset_tool --source=~/afhq/train/cat --dest=~/datasets/afhqcat
-  python -m clr_gan_jax.data.dataset_tool --source=/tmp/ffhq-unpacked --dest=~/datasets/ffhq256 \
-      --resolution=256 --transform=center-crop --resize-filter=box
-  python -m clr_gan_jax.data.dataset_tool --source=~/lsun/car --dest=~/datasets/lsuncar \
-      --transform=center-crop-wide --width=512 --height=384 --max-images=200000 --skip-bad
+  python -m clr_gan_jax.data.dataset_tool --source=/tmp/ffhq-unpacked --dest=~/datasets/ffhq256x256 \
+      --width=256 --height=256 --resize-filter=box
+  python -m clr_gan_jax.data.dataset_tool --source=~/downloads/lsun/raw/car_lmdb --dest=~/datasets/lsuncar200k \
+      --transform=center-crop-wide --width=512 --height=384 --max_images=200000
 
-The options and transforms are StyleGAN2-ADA's (see `image_transforms`), except
-that a resize needs an explicit --transform: with the default `none` every image
-must already have the output size. Labels come from the source's StyleGAN2-ADA
-dataset.json when present. Every image is decoded and checked; a bad one stops
-the conversion with its name (nothing is left behind) unless --skip-bad, which
-skips it and lists it in the output's dataset.json.
+The options mean what they mean in StyleGAN2-ADA's dataset_tool.py (--max-images
+and --max_images, --resize-filter and --resize_filter both work):
+  --source     a folder (read recursively), a zip (StyleGAN2-ADA's dataset zips
+               included, labels kept) or an LMDB folder as LSUN's ``*_lmdb``
+               (needs ``pip install -e .[lmdb]``).
+  --width/--height without --transform: every image is resized to that size;
+               the aspect ratio is NOT preserved. Without a size the images keep
+               theirs, which must be square and the same for all.
+  --transform  center-crop or center-crop-wide, as defined in `image_transforms`;
+               center-crop-wide drops images too small for its crop, as there.
+  --max-images reads the first N source images (so dropped and skipped ones leave
+               fewer in the output, as there).
+Only an image that cannot be read or decoded, or has 16-bit/float pixels, is bad:
+it stops the conversion with a one-line error naming it, or with --skip-bad is
+skipped and listed (log and dataset.json). On any error, Ctrl-C or SIGTERM the
+partial output is removed.
 
-Output: shards `images.array_record-0000i-of-0000n` and dataset.json (shape,
-count, labels, num_classes, shard list, source, options, skipped files).
+Output, by --dest:
+  a folder     array_record shards ``images.array_record-0000i-of-0000n`` and a
+               dataset.json (shape, count, labels, shard list, source, options,
+               skipped and dropped images), read by `ArrayRecordImageSource`.
+  a .zip       StyleGAN2-ADA's format: uncompressed PNGs named by source index
+               (``00000/img00000000.png``) and dataset.json with the labels (plus
+               the same summary keys), read by `ImageFolderSource` or StyleGAN2-ADA.
+StyleGAN2-ADA writes PNGs into a folder dest and requires power-of-two sizes; here
+a folder gets shards and any size is accepted.
 
-Record format: the raw uint8 pixels of each image. Random access through grain's
-ArrayRecordDataSource, one process on the project's 2-core CPU, synthetic
-photo-like images (bench/data_sources.py): at 256 px raw records read 15,000
-images/s, PNG records 1,900 (uncompressed PNG) or 640 (zlib level 6); at 32 px
-64,000 against 12,000 (figures halve when the machine is busy; the ratios hold).
-PNG would save a third to a half of the disk, but decoding, not disk, limits the
-input pipeline of a CPU host feeding accelerators, so raw it is. Nothing is pickled.
+Why raw pixels in the shards: random access through grain's ArrayRecordDataSource,
+one process on the project's 2-core CPU, synthetic photo-like images
+(bench/data_sources.py): at 256 px raw records read 15,000 images/s, PNG records
+1,900 (uncompressed PNG) or 640 (zlib level 6); at 32 px 64,000 against 12,000
+(figures halve when the machine is busy; the ratios hold). PNG would save a third
+to a half of the disk, but decoding, not disk, limits the input pipeline of a CPU
+host feeding accelerators, so raw it is. Nothing is pickled.
 """
 
+import io
 import json
 import math
 import multiprocessing
 import os
 import pathlib
 import shutil
+import signal
 import sys
 import time
+import zipfile
 
+import numpy as np
 from absl import app, flags, logging
 from array_record.python.array_record_module import ArrayRecordWriter
+from PIL import Image
 
 from clr_gan_jax.data import array_record_source
-from clr_gan_jax.data.image_files import ImageStore, Labels, Progress, square_resolution
+from clr_gan_jax.data.image_files import Labels, Progress, first_image_size, open_store
 from clr_gan_jax.data.image_transforms import (
     RESIZE_FILTERS,
     TRANSFORMS,
     BadImageError,
     DataError,
     ImageTransform,
+    UnfitImageError,
     load_image,
 )
+from clr_gan_jax.errors import UserError
 
 SHARD_BYTES = 1 << 30  # default shard size when --num-shards is not given
 _BLOCK_PER_WORKER = 32  # images each worker decodes between hand-offs
+# A worker process starts in about 3 s (it imports the package, JAX included): not worth it for fewer images.
+_MIN_IMAGES_PER_WORKER = 256
 
 
 def _decode(store, transform, name):
-    """(pixels, None) or (None, BadImageError): errors travel back from worker processes as values."""
+    """(pixels, None) or (None, DataError): errors travel back from worker processes as values."""
     try:
         return load_image(store.read(name), name, transform), None
-    except BadImageError as e:
+    except DataError as e:
         return None, e
-    except OSError as e:
-        return None, BadImageError(name, f"cannot be read ({e})")
 
 
 _worker_args = None
@@ -76,6 +99,7 @@ def _decode_in_worker(name):
 
 def _decoded(store, transform, names, workers):
     """Yields (name, pixels, error) in order, decoding ahead in ``workers`` processes."""
+    workers = min(workers, len(names) // _MIN_IMAGES_PER_WORKER)
     if workers <= 1:
         for name in names:
             yield (name, *_decode(store, transform, name))
@@ -94,31 +118,41 @@ def _decoded(store, transform, names, workers):
 
 
 class _ShardWriter:
-    """Writes records into consecutive shards of ``per_shard`` records, named at the end."""
+    """A folder of array_record shards of ``per_shard`` raw-pixel records each, and its dataset.json."""
 
     def __init__(self, folder: pathlib.Path, per_shard: int):
+        folder.mkdir()
         self.folder, self.per_shard = folder, per_shard
-        self.counts = []
+        self.counts, self.labels = [], []
         self._writer = None
 
-    def write(self, record: bytes) -> None:
+    def add(self, index: int, pixels: np.ndarray, label: int) -> None:
         if self._writer is None or self.counts[-1] == self.per_shard:
-            self._close_current()
+            self.close()
             self._writer = ArrayRecordWriter(str(self._temp_name(len(self.counts))), array_record_source.WRITER_OPTIONS)
             self.counts.append(0)
-        self._writer.write(record)
+        self._writer.write(pixels.tobytes())
         self.counts[-1] += 1
+        self.labels.append(label)
 
-    def close(self) -> list[dict]:
-        self._close_current()
+    def finish(self, summary: dict, labelled: bool) -> dict:
+        self.close()
         shards = []
         for i, count in enumerate(self.counts):
             name = array_record_source.shard_name(i, len(self.counts))
             self._temp_name(i).rename(self.folder / name)
             shards.append({"file": name, "count": count})
-        return shards
+        metadata = {
+            "format": array_record_source.FORMAT,
+            "record": array_record_source.RECORD_LAYOUT,
+            **summary,
+            "labels": self.labels if labelled else None,
+            "shards": shards,
+        }
+        (self.folder / array_record_source.METADATA_FILE).write_text(json.dumps(metadata, indent=1))
+        return metadata
 
-    def _close_current(self):
+    def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -127,11 +161,47 @@ class _ShardWriter:
         return self.folder / f"shard-{index:05d}.partial"
 
 
-def _check_dest(dest: pathlib.Path) -> None:
-    if dest.exists() and not dest.is_dir():
-        raise DataError(f"--dest {dest} is a file; give a new or empty folder.")
-    if dest.is_dir() and any(dest.iterdir()):
-        raise DataError(f"--dest {dest} is not empty; give a new or empty folder.")
+class _ZipWriter:
+    """StyleGAN2-ADA's dataset zip: uncompressed PNGs named by source index, dataset.json with the labels."""
+
+    def __init__(self, path: pathlib.Path):
+        self._archive = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED)
+        self.labels = []
+
+    def add(self, index: int, pixels: np.ndarray, label: int) -> None:
+        name = f"{index // 1000:05d}/img{index:08d}.png"
+        png = io.BytesIO()
+        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(png, "png", compress_level=0)
+        self._archive.writestr(name, png.getvalue())
+        self.labels.append([name, label])
+
+    def finish(self, summary: dict, labelled: bool) -> dict:
+        metadata = {"labels": self.labels if labelled else None, **summary}
+        self._archive.writestr(array_record_source.METADATA_FILE, json.dumps(metadata))
+        self.close()
+        return metadata
+
+    def close(self) -> None:
+        self._archive.close()
+
+
+def _check_dest(dest: pathlib.Path, is_zip: bool) -> None:
+    if is_zip and dest.exists():
+        raise DataError(f"--dest {dest} exists; give a new file name.")
+    if not is_zip and dest.exists() and not dest.is_dir():
+        raise DataError(f"--dest {dest} is a file; give a new or empty folder (or a new .zip).")
+    if not is_zip and dest.is_dir() and any(dest.iterdir()):
+        raise DataError(f"--dest {dest} is not empty; give a new or empty folder (or a new .zip).")
+
+
+def _remove(path: pathlib.Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+    else:
+        return
+    logging.info("Removed the partial output %s.", path)
 
 
 def convert_dataset(
@@ -148,67 +218,70 @@ def convert_dataset(
     workers: int = 1,
     with_labels: bool = True,
 ) -> dict:
-    """Converts ``source`` (folder or zip) into shards in ``dest``; returns the written dataset.json.
+    """Converts ``source`` (folder, zip or LMDB folder) into ``dest``; returns the written dataset.json.
 
-    ``resolution`` is the output side, or (width, height) for center-crop-wide;
-    None keeps the size of the (square) images when transform is 'none'.
+    ``dest`` ending in .zip gets StyleGAN2-ADA's zip format, any other path a new
+    (or empty) folder of shards. ``resolution`` is the output side, or (width,
+    height) for center-crop-wide; None keeps the size of the (square) images, with
+    transform 'none'. ``transform`` is taken as `ImageTransform` defines it: 'none'
+    requires every image to have the size, 'resize' resizes (the tool's
+    --width/--height). ``max_images`` takes the first N source images.
     ``num_shards`` None makes shards of about 1 GiB. ``with_labels`` reads the
     source's StyleGAN2-ADA dataset.json when present.
     """
-    store = ImageStore(source)
+    store = open_store(source)
     dest = pathlib.Path(dest).expanduser()
-    _check_dest(dest)
-    names = store.image_names
-    if not names:
-        raise DataError(f"No images under {store.path}; --source must hold .png, .jpg, .jpeg or .webp files.")
-    if resolution is None:
-        if transform != "none":
-            raise DataError(f"--transform={transform} needs --resolution (or --width and --height).")
-        resolution = square_resolution(store, names[0])
-    image_transform = ImageTransform.create(resolution, transform, resize_filter=resize_filter, channels=channels)
-    labels = Labels(store) if with_labels else None
+    is_zip = dest.suffix.lower() == ".zip"
+    _check_dest(dest, is_zip)
     if max_images is not None and max_images < 1:
         raise DataError(f"--max-images={max_images} must be at least 1.")
-    target = len(names) if max_images is None else min(max_images, len(names))
+    if num_shards is not None and (is_zip or num_shards < 1):
+        raise DataError(f"--num-shards={num_shards}: give a number >= 1, and only for a folder --dest.")
+    names = store.image_names(max_images)
+    if not names:
+        raise DataError(f"No images under {store.path}; --source must hold image files (PNG, JPEG, WebP, ...).")
+    if resolution is None:
+        if transform != "none":
+            raise DataError(f"--transform={transform} needs an output size: --width and --height (or --resolution).")
+        resolution = first_image_size(store, names, skip_bad)
+    image_transform = ImageTransform.create(resolution, transform, resize_filter=resize_filter, channels=channels)
+    labels = Labels(store) if with_labels else None
     if num_shards is None:
-        num_shards = math.ceil(target * math.prod(image_transform.shape) / SHARD_BYTES)
-    if num_shards < 1:
-        raise DataError(f"--num-shards={num_shards} must be at least 1.")
-    per_shard = math.ceil(target / min(num_shards, target))
+        num_shards = math.ceil(len(names) * math.prod(image_transform.shape) / SHARD_BYTES)
+    per_shard = math.ceil(len(names) / min(num_shards, len(names)))
 
-    temp = dest.parent / f".{dest.name}.partial-{os.getpid()}"
-    temp.mkdir(parents=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.parent / f".{dest.name}.partial-{os.getpid()}"
     decoded = _decoded(store, image_transform, names, workers)
+    writer = None
     try:
-        writer = _ShardWriter(temp, per_shard)
-        written_labels, skipped = [], []
-        progress = Progress(f"Converting {store.path}", target)
-        for name, pixels, error in decoded:
-            if error is not None:
-                if not skip_bad:
-                    raise error
-                logging.warning("Skipping %s %s.", name, error.problem)
+        writer = _ZipWriter(partial) if is_zip else _ShardWriter(partial, per_shard)
+        skipped, dropped = [], []
+        progress = Progress(f"Converting {store.path}", len(names))
+        for index, (name, pixels, error) in enumerate(decoded):
+            if isinstance(error, UnfitImageError):
+                dropped.append({"name": name, "reason": error.problem})
+            elif isinstance(error, BadImageError) and skip_bad:
+                logging.warning("Skipping bad image %s %s.", name, error.problem)
                 skipped.append({"name": name, "reason": error.problem})
-                continue
-            writer.write(pixels.tobytes())
-            written_labels.append(labels(name) if labels else 0)
-            progress.update(len(written_labels), len(skipped))
-            if len(written_labels) == target:
-                break
-        if not written_labels:
-            raise DataError(f"All images under {store.path} are bad; nothing to write.")
-        shards = writer.close()
-        progress.update(len(written_labels), len(skipped), force=True)
-        metadata = {
-            "format": array_record_source.FORMAT,
-            "record": array_record_source.RECORD_LAYOUT,
+            elif error is not None:
+                raise error
+            else:
+                writer.add(index, pixels, labels(name) if labels else 0)
+            progress.update(index + 1, len(skipped) + len(dropped))
+        count = len(names) - len(skipped) - len(dropped)
+        if not count:
+            raise DataError(
+                f"No image under {store.path} can be used ({len(skipped)} bad, {len(dropped)} too small for the "
+                "crop); see the log."
+            )
+        progress.update(len(names), len(skipped) + len(dropped), force=True)
+        summary = {
             "shape": list(image_transform.shape),
             "resolution": image_transform.width,
             "channels": channels,
-            "count": len(written_labels),
+            "count": count,
             "num_classes": labels.num_classes if labels else 0,
-            "labels": written_labels if labels and labels.num_classes else None,
-            "shards": shards,
             "source": str(store.path.resolve()),
             "options": {
                 "width": image_transform.width,
@@ -221,82 +294,116 @@ def convert_dataset(
                 "with_labels": with_labels,
             },
             "skipped": skipped,
+            "dropped": dropped,
         }
-        (temp / array_record_source.METADATA_FILE).write_text(json.dumps(metadata, indent=1))
+        metadata = writer.finish(summary, labelled=bool(labels and labels.num_classes))
         if dest.is_dir():
             dest.rmdir()
-        temp.rename(dest)
+        partial.rename(dest)
     finally:
         decoded.close()  # stops the worker processes
-        if temp.exists():
-            shutil.rmtree(temp)
-    logging.info(
-        "Wrote %d images (%d skipped) in %d shards to %s.", metadata["count"], len(skipped), len(shards), dest
-    )
+        if writer is not None:
+            writer.close()
+        _remove(partial)
+    if dropped:
+        logging.info("Dropped %d images too small for the %s crop (listed in dataset.json).", len(dropped), transform)
+    logging.info("Wrote %d images (%d bad ones skipped) to %s.", count, len(skipped), dest)
     return metadata
 
 
-def _define_flags():
-    """Defined only when run as a program, so importing this module adds no global flags."""
-    flags.DEFINE_string("source", None, "Image folder or zip (PNG, JPEG, WebP), read recursively.", required=True)
-    flags.DEFINE_string("dest", None, "New or empty output folder.", required=True)
-    flags.DEFINE_integer("resolution", None, "Output side; default: the size of the (square) input images.")
-    flags.DEFINE_integer("width", None, "Output width (StyleGAN2-ADA style; with --height for center-crop-wide).")
-    flags.DEFINE_integer("height", None, "Output height (StyleGAN2-ADA style; with --width for center-crop-wide).")
-    flags.DEFINE_enum("transform", "none", TRANSFORMS, "Crop/resize mode.")
-    flags.DEFINE_enum("resize_filter", "lanczos", list(RESIZE_FILTERS), "Resize filter (box: StyleGAN2's FFHQ FIDs).")
-    flags.DEFINE_integer("max_images", None, "Write at most this many images.")
-    flags.DEFINE_enum("channels", "3", ["1", "3"], "1: grayscale, 3: RGB (grayscale inputs are expanded).")
-    flags.DEFINE_boolean("skip_bad", False, "Skip unreadable or unfit images, listed in dataset.json, not fail.")
-    flags.DEFINE_integer("num_shards", None, "Number of shards; default: about 1 GiB each.")
-    flags.DEFINE_integer("workers", os.cpu_count(), "Decoding processes.")
-    flags.DEFINE_boolean("labels", True, "Read class labels from the source's StyleGAN2-ADA dataset.json if present.")
+def define_flags(flag_values: flags.FlagValues) -> None:
+    """The command line's flags, defined on ``flag_values`` (the program uses absl's global FLAGS)."""
+    define = {"flag_values": flag_values}
+    flags.DEFINE_string("source", None, "Image folder or zip (read recursively), or LSUN LMDB folder.", **define)
+    flags.DEFINE_string("dest", None, "New .zip (StyleGAN2-ADA format), or new or empty folder (shards).", **define)
+    flags.DEFINE_integer("width", None, "Output width; without --transform every image is resized to it.", **define)
+    flags.DEFINE_integer("height", None, "Output height; without --transform every image is resized to it.", **define)
+    flags.DEFINE_integer("resolution", None, "Output side: --width and --height in one.", **define)
+    flags.DEFINE_enum(
+        "transform",
+        None,
+        TRANSFORMS,
+        "Crop/resize mode. Default: resize to --width x --height when given (aspect ratio NOT preserved, as in "
+        "StyleGAN2-ADA), else keep the input size. center-crop: largest centred square, resized. center-crop-wide: "
+        "StyleGAN2-ADA's LSUN car crop, letterboxed on a black square; drops images too small for it. none: images "
+        "must already have the size.",
+        **define,
+    )
+    flags.DEFINE_enum(
+        "resize_filter", "lanczos", list(RESIZE_FILTERS), "Resize filter (box: StyleGAN2's FFHQ-256 FIDs).", **define
+    )
+    flags.DEFINE_integer("max_images", None, "Read only the first N source images.", **define)
+    flags.DEFINE_enum("channels", "3", ["1", "3"], "1: grayscale, 3: RGB (grayscale inputs are expanded).", **define)
+    flags.DEFINE_boolean("skip_bad", False, "Skip unreadable or undecodable images (listed), not fail.", **define)
+    flags.DEFINE_integer("num_shards", None, "Number of shards (folder --dest); default: about 1 GiB each.", **define)
+    flags.DEFINE_integer("workers", os.cpu_count(), "Decoding processes.", **define)
+    flags.DEFINE_boolean("labels", True, "Keep class labels from the source's StyleGAN2-ADA dataset.json.", **define)
     for name in ("resize_filter", "max_images", "skip_bad", "num_shards"):
-        flags.DEFINE_alias(name.replace("_", "-"), name)
+        flags.DEFINE_alias(name.replace("_", "-"), name, **define)
+    flags.mark_flags_as_required(["source", "dest"], **define)
 
 
-def _resolution_from_flags(f):
-    """--resolution, or StyleGAN2-ADA's --width/--height: (width, height) for center-crop-wide."""
-    if f.transform == "center-crop-wide":
+def _size_and_transform(f: flags.FlagValues):
+    """(resolution, transform) from --width/--height/--resolution and --transform, as StyleGAN2-ADA reads them."""
+    sizes = [size for size in (f.resolution, f.width, f.height) if size is not None]
+    transform = f.transform or ("resize" if sizes else "none")
+    if transform == "center-crop-wide":
         if f.width is None or f.height is None:
             raise DataError("--transform=center-crop-wide needs --width and --height.")
         if f.resolution not in (None, f.width):
             raise DataError(f"--resolution={f.resolution} differs from --width={f.width}; give one of them.")
-        return (f.width, f.height)
-    sides = {side for side in (f.resolution, f.width, f.height) if side is not None}
-    if len(sides) > 1:
+        return (f.width, f.height), transform
+    if len(set(sizes)) > 1:
         raise DataError(
-            f"Output must be square, got sizes {sorted(sides)} from --resolution/--width/--height; "
+            f"Output must be square, got sizes {sorted(set(sizes))} from --resolution/--width/--height; "
             "use --transform=center-crop-wide for wide crops."
         )
-    return sides.pop() if sides else None
+    return (sizes[0] if sizes else None), transform
+
+
+def convert_from_flags(f: flags.FlagValues) -> dict:
+    """`convert_dataset` with the parsed command line ``f``."""
+    resolution, transform = _size_and_transform(f)
+    return convert_dataset(
+        f.source,
+        f.dest,
+        resolution,
+        transform,
+        resize_filter=f.resize_filter,
+        channels=int(f.channels),
+        max_images=f.max_images,
+        skip_bad=f.skip_bad,
+        num_shards=f.num_shards,
+        workers=f.workers,
+        with_labels=f.labels,
+    )
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the partial output is removed on the way out."""
+
+
+def _raise_terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+    raise _Terminated()
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-    f = flags.FLAGS
+    signal.signal(signal.SIGTERM, _raise_terminated)
     start = time.monotonic()
     try:
-        meta = convert_dataset(
-            f.source,
-            f.dest,
-            _resolution_from_flags(f),
-            f.transform,
-            resize_filter=f.resize_filter,
-            channels=int(f.channels),
-            max_images=f.max_images,
-            skip_bad=f.skip_bad,
-            num_shards=f.num_shards,
-            workers=f.workers,
-            with_labels=f.labels,
-        )
-    except DataError as e:
+        meta = convert_from_flags(flags.FLAGS)
+    except UserError as e:
         sys.exit(f"dataset_tool: {e}")
+    except _Terminated:
+        print(f"dataset_tool: stopped by SIGTERM; nothing was written to {flags.FLAGS.dest}.", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
     seconds = time.monotonic() - start
     logging.info("Done in %.1f s (%.1f images/s).", seconds, meta["count"] / seconds)
 
 
 if __name__ == "__main__":
-    _define_flags()
+    define_flags(flags.FLAGS)
     app.run(main)

@@ -1,84 +1,46 @@
-"""Image folders and zip archives read directly, without conversion.
+"""Image folders, zip archives and LSUN LMDB folders, read directly without conversion.
 
-A folder tree or a zip (stored or deflated) of PNG, JPEG and WebP files, in sorted
-path order. Class labels come from a StyleGAN2-ADA ``dataset.json`` at the root:
+`open_store` picks the reader from the path: a folder tree of image files, a zip
+(stored or deflated; StyleGAN2-ADA's dataset zips are one), or an LMDB folder
+(``data.mdb`` inside, as LSUN's ``*_lmdb``). See `image_stores` and `lmdb_store`
+for which files count as images and their order.
+
+Class labels come from a StyleGAN2-ADA ``dataset.json`` at the root:
 ``{"labels": [["path/in/archive.png", 3], ...]}`` (``"labels": null`` means none).
 Decoding every image on every epoch costs CPU; for large sets convert once with
 ``python -m clr_gan_jax.data.dataset_tool`` and read the shards.
 """
 
 import json
-import os
 import pathlib
-import threading
 import time
 import zipfile
-from typing import BinaryIO
 
 import numpy as np
 from absl import logging
 
+from clr_gan_jax.data.image_stores import LABELS_FILE, FolderStore, ImageStore, ZipStore
 from clr_gan_jax.data.image_transforms import BadImageError, DataError, ImageTransform, load_image, open_image
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
-LABELS_FILE = "dataset.json"
+SKIP_BAD_FIX = "remove it, or replace bad images by the next good one with --config.data.skip_bad=True"
 
 
-def _is_image_name(name: str) -> bool:
-    """Image extension, and not hidden (macOS zips carry ``__MACOSX/._x.png`` resource forks)."""
-    parts = name.split("/")
-    hidden = any(p.startswith(".") or p == "__MACOSX" for p in parts)
-    return name.lower().endswith(IMAGE_EXTENSIONS) and not hidden
+def open_store(path) -> ImageStore:
+    """The store for a folder, a zip, or an LMDB folder (holding data.mdb) at ``path``."""
+    path = pathlib.Path(path).expanduser()
+    if path.is_dir() and (path / "data.mdb").is_file():
+        from clr_gan_jax.data.lmdb_store import LmdbStore
 
-
-class ImageStore:
-    """The files of an image folder or zip archive, by '/'-separated relative name.
-
-    Picklable: a zip is opened lazily, once per process and thread.
-    """
-
-    def __init__(self, path):
-        self.path = pathlib.Path(path).expanduser()
-        if self.path.is_dir():
-            self._is_zip = False
-            names = [p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()]
-        elif self.path.is_file() and zipfile.is_zipfile(self.path):
-            self._is_zip = True
-            with zipfile.ZipFile(self.path) as archive:
-                names = [info.filename for info in archive.infolist() if not info.is_dir()]
-        elif self.path.exists():
-            raise DataError(f"{self.path} is neither a folder nor a zip archive; pass a folder of images or a .zip.")
-        else:
-            raise DataError(f"Image folder or zip {self.path} does not exist; check the path.")
-        self._all_names = frozenset(names)
-        self.image_names = sorted(n for n in names if _is_image_name(n))
-        self._local = threading.local()
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        del state["_local"]
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._local = threading.local()
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._all_names
-
-    def read(self, name: str) -> bytes:
-        with self.open(name) as file:
-            return file.read()
-
-    def open(self, name: str) -> BinaryIO:
-        """A binary file object, for reading only a header."""
-        if not self._is_zip:
-            return open(self.path / name, "rb")
-        archive = getattr(self._local, "archive", None)
-        if archive is None or self._local.pid != os.getpid():
-            archive = self._local.archive = zipfile.ZipFile(self.path)
-            self._local.pid = os.getpid()
-        return archive.open(name)
+        return LmdbStore(path)
+    if path.is_dir():
+        if path.name.endswith("_lmdb"):
+            raise DataError(f"{path} is named like an LSUN LMDB folder but holds no data.mdb; check the path.")
+        return FolderStore(path)
+    if path.is_file() and zipfile.is_zipfile(path):
+        return ZipStore(path)
+    if path.exists():
+        raise DataError(f"{path} is neither a folder, a zip, nor an LMDB folder; pass one of those.")
+    raise DataError(f"Image folder, zip or LMDB folder {path} does not exist; check the path.")
 
 
 class Labels:
@@ -87,9 +49,13 @@ class Labels:
     def __init__(self, store: ImageStore):
         self._where = f"{store.path}/{LABELS_FILE}"
         self._by_name = {}
-        if LABELS_FILE in store:
+        try:
+            text = store.labels_json()
+        except BadImageError as e:
+            raise DataError(f"{self._where} cannot be read ({e.problem}); fix it or read without labels.") from e
+        if text is not None:
             try:
-                table = json.loads(store.read(LABELS_FILE)).get("labels") or []
+                table = json.loads(text).get("labels") or []
                 self._by_name = {entry[0]: entry[1] for entry in table}
             except (ValueError, AttributeError, TypeError, IndexError, KeyError) as e:
                 raise DataError(
@@ -114,16 +80,23 @@ class Labels:
         return self._by_name[name]
 
 
-def square_resolution(store: ImageStore, name: str) -> int:
-    """The resolution implied by the first image when none was given: its side, if square."""
-    with store.open(name) as file, open_image(file, name) as image:
-        width, height = image.size
-    if width != height:
-        raise DataError(
-            f"{name} is {width}x{height}, not square; give a resolution and --transform=center-crop "
-            "(transform='center-crop') or center-crop-wide."
-        )
-    return width
+def first_image_size(store: ImageStore, names: list[str], skip_bad: bool = False) -> int:
+    """The side of the first (readable, with ``skip_bad``) image, which must be square: the size when none is given."""
+    for name in names:
+        try:
+            with open_image(store.read(name), name) as image:
+                width, height = image.size
+        except BadImageError:
+            if skip_bad:
+                continue
+            raise
+        if width != height:
+            raise DataError(
+                f"{name} is {width}x{height}, not square; give an output size (--width and --height, or a resolution)"
+                " and a transform that makes it square."
+            )
+        return width
+    raise DataError(f"No image under {store.path} can be read.")
 
 
 class Progress:
@@ -143,22 +116,25 @@ class Progress:
 
 
 class ImageFolderSource:
-    """A grain random-access source over an image folder or zip, decoded on the fly.
+    """A grain random-access source over an image folder, zip or LMDB folder, decoded on the fly.
 
-    ``source[i] -> {'image': uint8 (H, W, C), 'label': int32}``. At construction
-    every image header is checked against the transform, so a wrong size or mode
-    fails early, naming the file. With ``skip_bad=True`` every image is decoded
-    once instead (slow on big sets) and bad ones are dropped; ``skipped`` lists
-    them as (name, reason).
+    ``source[i] -> {'image': uint8 (H, W, C), 'label': int32}``. Only the first
+    image is read at construction (as StyleGAN2-ADA's loader does); the dataset
+    tool checks every image. A bad item (unreadable or corrupt file, bad zip CRC,
+    16-bit or float pixels, too small for the crop) raises a one-line
+    `BadImageError` naming it, unless ``skip_bad``: then it is logged once per
+    process and replaced by the next good item (cyclically), with that item's
+    label. The replacement depends on the index only, so a resumed run reads the
+    same data. An image of the wrong size under transform='none' is an error either way.
 
     Args:
-      path: folder or .zip.
+      path: folder, .zip, or LMDB folder.
       resolution: target side, or (width, height) for center-crop-wide; None takes
         the side of the first (square) image.
       transform, resize_filter, channels, crop_size: see `ImageTransform`.
       labels_from: 'dataset.json' to read StyleGAN2-ADA labels when present, or None.
-      skip_bad: drop unreadable or unfit images instead of raising.
-      max_images: keep only the first N (good) images.
+      skip_bad: replace bad items by the next good one instead of raising.
+      max_images: keep only the first N images.
     """
 
     def __init__(
@@ -176,48 +152,24 @@ class ImageFolderSource:
     ):
         if labels_from not in (LABELS_FILE, None):
             raise DataError(f"labels_from={labels_from!r}; use {LABELS_FILE!r} or None.")
-        self.store = ImageStore(path)
-        names = self.store.image_names
-        if not names:
-            raise DataError(f"No {'/'.join(IMAGE_EXTENSIONS)} images under {self.store.path}; check the path.")
+        if max_images is not None and max_images < 1:
+            raise DataError(f"max_images={max_images} must be at least 1.")
+        self.store = open_store(path)
+        self.names = self.store.image_names(max_images)
+        if not self.names:
+            raise DataError(f"No images under {self.store.path}; check the path.")
         if resolution is None:
             if transform != "none":
                 raise DataError(f"transform={transform!r} needs a resolution.")
-            resolution = square_resolution(self.store, names[0])
+            resolution = first_image_size(self.store, self.names, skip_bad)
         self.transform = ImageTransform.create(
             resolution, transform, resize_filter=resize_filter, channels=channels, crop_size=crop_size
         )
-        self.names, self.skipped = self._validate(names, skip_bad, max_images)
-        if not self.names:
-            raise DataError(f"All {len(names)} images under {self.store.path} are bad; see the log for why.")
+        self.skip_bad = skip_bad
         labels = Labels(self.store) if labels_from else None
         self.num_classes = labels.num_classes if labels else 0
         self._labels = np.asarray([labels(name) if labels else 0 for name in self.names], np.int32)
-
-    def _validate(self, names, skip_bad, max_images):
-        wanted = len(names) if max_images is None else min(max_images, len(names))
-        good, skipped = [], []
-        progress = Progress(f"Checking {self.store.path}", wanted)
-        for name in names:
-            if len(good) == wanted:
-                break
-            try:
-                if skip_bad:
-                    load_image(self.store.read(name), name, self.transform)
-                else:
-                    with self.store.open(name) as file, open_image(file, name) as image:
-                        self.transform.check(image.size, image.mode, name)
-            except BadImageError as e:
-                if not skip_bad:
-                    raise
-                logging.warning("Skipping %s %s.", name, e.problem)
-                skipped.append((name, e.problem))
-                continue
-            good.append(name)
-            progress.update(len(good), len(skipped))
-        if skipped:
-            logging.warning("Skipped %d bad images under %s.", len(skipped), self.store.path)
-        return good, skipped
+        self._bad = {}  # index -> problem, of the bad items this process has met
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -227,5 +179,16 @@ class ImageFolderSource:
         return len(self.names)
 
     def __getitem__(self, index) -> dict:
-        name = self.names[index]
-        return {"image": load_image(self.store.read(name), name, self.transform), "label": self._labels[index]}
+        for step in range(len(self.names)):
+            i = (int(index) + step) % len(self.names)
+            if i in self._bad:
+                continue
+            name = self.names[i]
+            try:
+                return {"image": load_image(self.store.read(name), name, self.transform), "label": self._labels[i]}
+            except BadImageError as e:
+                if not self.skip_bad:
+                    raise e.with_fix(SKIP_BAD_FIX) from None
+                self._bad[i] = e.problem
+                logging.warning("Bad image %s %s; reading the next good image in its place.", name, e.problem)
+        raise DataError(f"All {len(self.names)} images under {self.store.path} are bad; see the log for why.")

@@ -1,52 +1,66 @@
 """Decoding, validation and the geometric transforms of the StyleGAN2-ADA dataset tool.
 
-One `ImageTransform` serves every image source (folders, zips, TFDS) and the
-dataset tool, so converting a folder and reading it directly give the same pixels.
+One `ImageTransform` serves every image source (folders, zips, LMDB, TFDS) and the
+dataset tool, so converting a source and reading it directly give the same pixels.
 
 Transforms (``transform=``):
-  none              the image must already be the target size.
+  none              the image must already have the target size (StyleGAN2-ADA's
+                    training loader); another size is an error, not a bad image.
+  resize            resize to width x height, aspect ratio not preserved: the
+                    dataset tool's ``--width/--height`` without ``--transform``.
   center-crop       crop the largest centred square (or a fixed ``crop_size``
-                    square, as for CelebA) and resize it to the target size. On a
-                    square image this is a plain resize: StyleGAN2-ADA's
-                    ``--width/--height`` without ``--transform``.
-  center-crop-wide  crop the largest centred region of aspect width:height, resize
-                    it to width x height and paste it in the middle of a black
-                    width x width canvas (StyleGAN2-ADA's LSUN car recipe). Images
-                    narrower than the crop would need upsampling and are bad images,
-                    where StyleGAN2-ADA drops them silently. (StyleGAN2-ADA keeps
-                    round(width * H / W) rows of the unscaled image, which stretches
-                    inputs wider than ``width``; this crop keeps the aspect.)
+                    square, as for CelebA) and resize it to width x height.
+  center-crop-wide  StyleGAN2-ADA's LSUN car recipe, exactly: keep the middle
+                    round(width * H / W) rows of the W x H image (all columns),
+                    resize them to width x height and paste the result in the middle
+                    of a black width x width canvas. The kept rows are counted in
+                    input pixels, so an input wider than ``width`` is squeezed
+                    horizontally, one exactly ``width`` wide vertically (as in the
+                    official datasets). Images narrower than ``width`` or with fewer
+                    than ``height`` kept rows do not fit (`UnfitImageError`); the
+                    dataset tool drops them as StyleGAN2-ADA does.
 
 Resize filters are PIL's ``box`` and ``lanczos``. Colour: ``channels=3`` converts
 grayscale, palette and CMYK images to RGB and drops alpha; ``channels=1``
-converts to 8-bit grayscale. 16-bit and float images are refused.
+converts to 8-bit grayscale. 16-bit and float images are bad images.
 """
 
 import dataclasses
 import io
-from typing import BinaryIO
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
 
 from clr_gan_jax.errors import DataError
 
-TRANSFORMS = ("none", "center-crop", "center-crop-wide")
+TRANSFORMS = ("none", "resize", "center-crop", "center-crop-wide")
 RESIZE_FILTERS = {"box": Image.Resampling.BOX, "lanczos": Image.Resampling.LANCZOS}
 _EIGHT_BIT_MODES = frozenset(
     {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
 )
+# What PIL raises on corrupt or truncated data; anything else is a bug, not a bad image.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, Image.DecompressionBombError)
+DEFAULT_FIX = "remove it, or skip bad images with --skip-bad"
 
 
 class BadImageError(DataError):
-    """One input image cannot be used: ``name`` and ``problem``; the message adds the fix."""
+    """One input image cannot be used: ``name``, ``problem`` and the ``fix`` the message ends with."""
 
-    def __init__(self, name: str, problem: str):
-        super().__init__(name, problem)
-        self.name, self.problem = name, problem
+    def __init__(self, name: str, problem: str, fix: str = DEFAULT_FIX):
+        super().__init__(name, problem, fix)  # all three in args, so the error survives pickling between processes
+        self.name, self.problem, self.fix = name, problem, fix
 
     def __str__(self) -> str:
-        return f"{self.name} {self.problem}; remove it or skip bad images (--skip-bad, skip_bad=True)."
+        return f"{self.name} {self.problem}; {self.fix}."
+
+    def with_fix(self, fix: str) -> "BadImageError":
+        return type(self)(self.name, self.problem, fix)
+
+
+class UnfitImageError(BadImageError):
+    """An image too small for the crop; the dataset tool drops these as StyleGAN2-ADA does."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,18 +114,19 @@ class ImageTransform:
             raise BadImageError(name, f"has pixel mode {mode} (16-bit or float); convert it to 8-bit")
         width, height = size
         if self.transform == "none" and (width, height) != (self.width, self.height):
-            raise BadImageError(
-                name,
-                f"is {width}x{height}, not {self.width}x{self.height}; give a matching resolution, or crop and "
-                "resize with --transform=center-crop (transform='center-crop')",
+            raise DataError(
+                f"{name} is {width}x{height}, not {self.width}x{self.height}; give an output size to resize every "
+                "image (dataset tool: --width and --height; sources: transform='resize') or crop with center-crop."
             )
         if self.transform == "center-crop" and self.crop_size and self.crop_size > min(width, height):
-            raise BadImageError(name, f"is {width}x{height}, smaller than the {self.crop_size}px crop")
-        if self.transform == "center-crop-wide" and self._crop_box(width, height)[2] < self.width:
-            raise BadImageError(
+            raise UnfitImageError(name, f"is {width}x{height}, smaller than the {self.crop_size}px crop")
+        if self.transform == "center-crop-wide" and (
+            width < self.width or self._crop_box(width, height)[3] < self.height
+        ):
+            raise UnfitImageError(
                 name,
-                f"is {width}x{height}, too narrow for the {self.width}x{self.height} center-crop-wide crop "
-                "(StyleGAN2-ADA drops such images)",
+                f"is {width}x{height}, too small for the {self.width}x{self.height} center-crop-wide crop "
+                "(the dataset tool drops such images, as StyleGAN2-ADA does)",
             )
 
     def __call__(self, image: Image.Image, name: str) -> np.ndarray:
@@ -126,7 +141,7 @@ class ImageTransform:
             if image.size != (self.width, self.height):
                 image = image.resize((self.width, self.height), RESIZE_FILTERS[self.resize_filter])
             pixels = np.asarray(image, dtype=np.uint8)
-        except (OSError, SyntaxError, ValueError) as e:
+        except DECODE_ERRORS as e:
             raise BadImageError(name, f"cannot be decoded ({e})") from e
         pixels = pixels.reshape(pixels.shape[:2] + (self.channels,))
         if self.transform == "center-crop-wide":
@@ -146,24 +161,22 @@ class ImageTransform:
 
     def _crop_box(self, width: int, height: int) -> tuple[int, int, int, int]:
         """(left, top, crop width, crop height) of the centred crop, integer-aligned as StyleGAN2-ADA."""
-        if self.transform == "none":
-            crop_w, crop_h = width, height
-        elif self.transform == "center-crop":
+        if self.transform == "center-crop":
             crop_w = crop_h = self.crop_size or min(width, height)
-        elif width * self.height >= height * self.width:  # wider than the target aspect: keep all rows
-            crop_w, crop_h = round(height * self.width / self.height), height
+        elif self.transform == "center-crop-wide":
+            crop_w, crop_h = (width, round(self.width * height / width))  # round half to even, as np.round
         else:
-            crop_w, crop_h = width, round(width * self.height / self.width)
+            crop_w, crop_h = width, height
         return (width - crop_w) // 2, (height - crop_h) // 2, crop_w, crop_h
 
 
-def open_image(data: bytes | BinaryIO, name: str) -> Image.Image:
-    """Reads an image header from bytes or a binary file (pixels are decoded lazily); BadImageError if unreadable."""
+def open_image(data: bytes, name: str) -> Image.Image:
+    """Reads an image header from bytes (pixels are decoded lazily); BadImageError if unreadable."""
     try:
-        return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+        return Image.open(io.BytesIO(data))
     except Image.UnidentifiedImageError as e:
         raise BadImageError(name, "is not an image (unrecognised or corrupt data)") from e
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except DECODE_ERRORS as e:
         raise BadImageError(name, f"is not a readable image ({e})") from e
 
 
