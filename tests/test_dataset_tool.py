@@ -246,7 +246,7 @@ def test_shard_folder_errors(labelled, tmp_path):
         ArrayRecordImageSource(tmp_path / "out")
 
 
-# The dataset commands of the official CLR-GAN README, verbatim (only /tmp/ffhq-unpacked is moved); ~ is HOME, the test folder.
+# The dataset commands of the official CLR-GAN README, verbatim but for /tmp/ffhq-unpacked; ~ is HOME, the test folder.
 SEED_COMMANDS = {
     "ffhq": "--source=/tmp/ffhq-unpacked --dest=~/datasets/",
     "ffhq256": "--source=/tmp/ffhq-unpacked --dest=~/datasets/ --width=256 --height=256 --resize-filter=box",

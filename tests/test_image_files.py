@@ -130,7 +130,7 @@ def test_center_crop_non_square(tmp_path):
 
 
 def test_center_crop_wide_keeps_input_rows_and_letterboxes(tmp_path):
-    """StyleGAN2-ADA's rule: keep round(width * H / W) middle rows of the input, all columns (see also the parity test)."""
+    """StyleGAN2-ADA's rule: keep round(width * H / W) middle rows of the input, all columns (see the parity test)."""
     pixels = save_image(tmp_path / "a.png", random_image(np.random.default_rng(3), 40, 64))
     source = ImageFolderSource(tmp_path, (32, 16), "center-crop-wide", resize_filter="box")
     image = source[0]["image"]
