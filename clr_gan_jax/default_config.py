@@ -10,14 +10,15 @@ from ml_collections import config_dict
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0  # seeds initialisation, latents, data order and the fixed sample latents
+    c.method = "gan"  # training procedure: gan (the GAN zoo's: train.n_critic D updates, then one G update)
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "digits"  # ring8 | grid25 | digits | stacked_digits | cifar10 | celeb_a | lsun/<category> | images | shards
-    c.data.resolution = 32  # image side in pixels, a power of two >= 8 (ignored for 2-D points; shards: must match)
+    c.data.resolution = 32  # image side in pixels (dcgan: a power of two >= 8; ignored for 2-D points; shards: must match)
     c.data.path = ""  # images: folder or zip; shards: dataset-tool output dir; TFDS: data_dir ("" = TFDS default)
     c.data.split = "train"  # TFDS split
     c.data.transform = "none"  # images: none | center-crop | center-crop-wide (see the dataset tool)
-    c.data.channels = 3  # images: 1 (grayscale) or 3
+    c.data.channels = 3  # images: 1 (grayscale) or 3 (the embedded and TFDS sets have their own)
     c.data.mirror = False  # random x-flips of training images
     c.data.num_workers = 0  # grain worker processes reading data (0: read in the main process)
     c.data.source_seed = 0  # seed that draws the fixed 2-D mixture samples / stacked-digit triples
@@ -29,34 +30,38 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.d_width = 1024  # dcgan: D channels at 4x4, halved per stage towards the input
     c.model.hidden = 256  # mlp: hidden units
     c.model.depth = 2  # mlp: hidden-to-hidden layers
+    c.model.spectral_norm = False  # spectral normalisation of every D layer but the heads (SNGAN), BatchNorm kept
     # dcgan: operand dtype of the layers' matrix products (forward and input gradients; weight
     # gradients, activations, BatchNorm, losses and optimizer stay float32): float32 | bfloat16,
     # ~1.1-1.3x faster DCGAN+CLR steps on CPUs with avx512_bf16 (bench/train_step.py), less exact
     c.model.matmul_dtype = "float32"
 
     c.loss = ml_collections.ConfigDict()
-    c.loss.adversarial = "vanilla"  # vanilla (non-saturating) | hinge | lsgan
+    c.loss.adversarial = "vanilla"  # vanilla (non-saturating) | hinge | lsgan | wgan
     c.loss.r1_gamma = 0.0  # R1 penalty (gamma/2) E||grad D(x)||^2 on reals; 0 disables it
+    c.loss.gp_weight = 0.0  # WGAN-GP: weight * E(||grad D(x_hat)|| - 1)^2 on interpolates x_hat; 0 disables it
+    c.loss.gp_interpolation = "per_sample"  # x_hat = a x + (1-a) G(z), a ~ U(0,1): per_sample (paper) | per_batch (GAN zoo)
 
     c.clr = ml_collections.ConfigDict()
     c.clr.enabled = True  # False gives the plain GAN baseline
     c.clr.w_clr = 5.0  # weight of latent restoration dist(z, phi(G(z))) in D's loss
     c.clr.w_rec = 0.5  # weight of reconstruction dist(x, G(phi(x))) in G's loss
     c.clr.distance = "mse"  # mse (official code) | l1 (paper)
+    c.clr.phi = "head"  # head: a linear head of width z_dim on D's penultimate features | features: those features
 
     c.optim = ml_collections.ConfigDict()
-    c.optim.g_lr = 2e-4  # Adam learning rate of G
-    c.optim.d_lr = 2e-4  # Adam learning rate of D
-    c.optim.b1 = 0.5
-    c.optim.b2 = 0.999
+    c.optim.name = "adam"  # adam | rmsprop (as torch.optim.RMSprop: decay b2, eps outside the square root)
+    c.optim.g_lr = 2e-4  # learning rate of G
+    c.optim.d_lr = 2e-4  # learning rate of D
+    c.optim.b1 = 0.5  # Adam's beta1
+    c.optim.b2 = 0.999  # Adam's beta2; RMSprop's squared-gradient decay (torch's alpha, 0.99)
+    c.optim.eps = 1e-8
+    c.optim.d_clip = 0.0  # WGAN: clip every D parameter to [-d_clip, d_clip] after each D update; 0 disables it
 
     c.train = ml_collections.ConfigDict()
     c.train.steps = 10000  # G updates (each preceded by n_critic D updates)
     c.train.batch_size = 64  # global batch, split over all devices
-    c.train.n_critic = 1  # D updates per G update, each on its own real batch
-    # G's update reuses the last D update's latents and fakes G(z) (as PyTorch's DCGAN example
-    # does) instead of drawing new ones: one G forward pass fewer per step (within timing noise on CPU)
-    c.train.reuse_fakes = False
+    c.train.n_critic = 1  # D updates per G update, each on its own real batch (the G update reuses the first)
     c.train.ema_decay = 0.999  # EMA of G's weights used for samples and exports (0: a copy of G)
     c.train.log_every = 50  # steps between metric lines (the only host syncs of the loop)
     c.train.sample_every = 1000  # steps between sample grids from the EMA generator

@@ -20,7 +20,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from clr_gan_jax.validation import UserError
+from clr_gan_jax.errors import UserError
 
 
 def detected_process_count() -> int | None:

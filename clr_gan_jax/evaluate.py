@@ -1,8 +1,8 @@
 """Evaluation of a run: the trainer's periodic metrics and best checkpoint, and ``--mode=evaluate``.
 
 The metrics are those of `metrics.evaluator`, named in ``config.eval.metrics``. The EMA
-generator is sampled with latents drawn from the batch index, so every evaluation of a
-run (in the loop or afterwards) sees the same latents.
+generator is sampled with latents drawn from the batch index (by the method's own latent
+sampler), so every evaluation of a run (in the loop or afterwards) sees the same latents.
 
 The best checkpoint lives beside the last N: ``<workdir>/best/`` is laid out as a run
 directory holding one checkpoint (the full train state at the best evaluation) and
@@ -22,22 +22,12 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from clr_gan_jax import checkpoints, data, export, images, sharding, steps
+from clr_gan_jax import build, checkpoints, data, export, images, sharding, workdir as workdir_lib
+from clr_gan_jax.errors import UserError, require, require_number
 from clr_gan_jax.metrics import evaluator as evaluator_lib
-from clr_gan_jax.validation import UserError, validate_config, validate_workdir
+from clr_gan_jax.metrics import inception, inception_weights
 
-# The result keys of each metric name; the keys that can rank runs are in LOWER_IS_BETTER or HIGHER_IS_BETTER.
-RESULT_KEYS = {
-    "fid": ("fid",),
-    "kid": ("kid_mean", "kid_std"),
-    "is": ("is_mean", "is_std"),
-    "pr": ("precision", "recall"),
-    "mixture": ("modes", "hq_fraction", "kl_modes"),
-    "digits": ("digits_fd", "digits_classes", "digits_kl"),
-    "stacked_digits": ("stacked_modes", "stacked_kl"),
-}
-LOWER_IS_BETTER = ("fid", "kid_mean", "kl_modes", "digits_fd", "digits_kl", "stacked_kl")
-HIGHER_IS_BETTER = ("is_mean", "precision", "recall", "modes", "hq_fraction", "digits_classes", "stacked_modes")
+METRICS = evaluator_lib.METRICS
 BEST_FILE = "best.json"
 
 
@@ -48,9 +38,44 @@ def metric_names(eval_config: ml_collections.ConfigDict) -> tuple[str, ...]:
     return tuple(name.strip() for name in parts if name.strip())
 
 
+def validate(config: ml_collections.ConfigDict, num_devices: int):
+    """The ``eval`` section: known metrics that fit the data, batch sizes, the Inception weights if needed."""
+    e = config.eval
+    for name in ("every", "num_samples", "batch_size"):
+        require_number(f"eval.{name}", e[name], at_least=1, integer=True)
+    require(
+        e.batch_size % num_devices == 0,
+        f"eval.batch_size={e.batch_size} is not divisible by the {num_devices} devices: use a multiple of {num_devices}",
+    )
+    require(e.num_real is None or e.num_real >= 2, f"eval.num_real must be None (all) or >= 2, got {e.num_real!r}")
+    require(e.resize_mode in inception.RESIZE_MODES, f"eval.resize_mode must be one of {inception.RESIZE_MODES}, got {e.resize_mode!r}")
+    names = metric_names(e)
+    points = data.is_points(config.data)
+    for name in names:
+        spec = METRICS.get(name)
+        if spec.datasets is not None:
+            require(config.data.name in spec.datasets, f"eval.metrics: {name!r} needs data.name in {spec.datasets}, got {config.data.name!r}")
+        else:
+            require(not points, f"eval.metrics: {name!r} needs images, not 2-D points ({config.data.name!r})")
+    if any(METRICS.get(name).inception for name in names):
+        path = e.inception_weights
+        require(
+            bool(path) and os.path.exists(os.path.expanduser(path)),
+            f"eval.metrics={','.join(names)} needs the FID Inception weights, but eval.inception_weights={path!r} "
+            f"does not exist: {inception_weights.HOW_TO_GET}, then pass --config.eval.inception_weights=inception_fid.npz",
+        )
+    if e.best_metric:
+        require(bool(names), f"eval.best_metric={e.best_metric!r} needs eval.metrics, e.g. --config.eval.metrics=fid; or set it to ''")
+        keys = [key for name in names for key in (METRICS.get(name).lower_is_better + METRICS.get(name).higher_is_better)]
+        require(
+            e.best_metric in keys,
+            f"eval.best_metric={e.best_metric!r} is not a result of eval.metrics={','.join(names)!r}; use one of {keys} or ''",
+        )
+
+
 def _reference_name(data_config: ml_collections.ConfigDict) -> str:
     """Names the real data in the reference-statistics cache; folders and shards by their path too."""
-    if data_config.name not in ("images", "shards"):
+    if not data.dataset(data_config).needs_path:
         return data_config.name
     path = os.path.abspath(os.path.expanduser(data_config.path))
     key = f"{path}|{data_config.transform}|{data_config.channels}"
@@ -76,22 +101,22 @@ def create_evaluator(config: ml_collections.ConfigDict, source, mesh) -> evaluat
     )
 
 
-def generator_sampler(generator, config: ml_collections.ConfigDict, mesh) -> Callable[[dict], Callable]:
+def generator_sampler(experiment: build.Experiment, mesh) -> Callable[[dict], Callable]:
     """``sampler(variables) -> sample_fn`` for the evaluator, compiled once per run.
 
     ``sample_fn(batch_index, batch_size)`` returns the generator's outputs for latents
     drawn from ``batch_index``, in the data's format: uint8 NHWC images or float (N, 2) points.
     """
-    batch_size, z_dim = config.eval.batch_size, config.model.z_dim
+    config, method = experiment.config, experiment.method
+    batch_size = config.eval.batch_size
     key = jax.random.key(config.seed + 2)  # seed + 1 draws the sample grids' latents
-    generate = steps.make_generate(generator)
 
     def generate_batch(variables, index):
-        z = jax.random.normal(jax.random.fold_in(key, index), (batch_size, z_dim))
-        return generate(variables, jax.lax.with_sharding_constraint(z, sharding.batch_sharded(mesh)))
+        latents = method.sample_latents(jax.random.fold_in(key, index), batch_size)
+        return method.generate(variables, jax.lax.with_sharding_constraint(latents, sharding.batch_sharded(mesh)))
 
     generate_batch = jax.jit(generate_batch, out_shardings=sharding.replicated(mesh))
-    as_points = config.data.name in data.POINT_DATASETS
+    as_points = len(experiment.example_shape) == 1
 
     def sampler(variables):
         def sample_fn(batch_index: int, size: int) -> np.ndarray:
@@ -119,7 +144,7 @@ class BestCheckpoint:
     def __init__(self, workdir: str, metric: str, is_writer: bool):
         self.directory = os.path.join(workdir, "best")
         self.metric, self._is_writer = metric, is_writer
-        self._higher_is_better = metric in HIGHER_IS_BETTER
+        self._higher_is_better = evaluator_lib.higher_is_better(metric)
         self.step, self.value = None, None
         path = os.path.join(self.directory, BEST_FILE)
         if os.path.exists(path):
@@ -163,10 +188,11 @@ class PeriodicEvaluation:
     ``writer`` is None on processes other than 0, which evaluate but write nothing.
     """
 
-    def __init__(self, config, generator, source, mesh, workdir: str, writer):
+    def __init__(self, experiment: build.Experiment, source, mesh, workdir: str, writer):
+        config = experiment.config
         self._config, self._writer = config, writer
         self._evaluator = create_evaluator(config, source, mesh)
-        self._sampler = generator_sampler(generator, config, mesh)
+        self._sampler = generator_sampler(experiment, mesh)
         metric = config.eval.best_metric
         self.best = BestCheckpoint(workdir, metric, writer is not None) if metric else None
 
@@ -218,7 +244,7 @@ def _evaluate_and_write(evaluator, sample_fn, config, workdir: str, step: int | 
     seconds = time.monotonic() - start
     lines = [
         {
-            "results": {k: results[k] for k in RESULT_KEYS[name]},
+            "results": {k: results[k] for k in METRICS.get(name).keys},
             "metric": name,
             "total_time": seconds,  # of the whole evaluation pass, shared by its metrics
             "total_time_str": str(datetime.timedelta(seconds=round(seconds))),
@@ -244,8 +270,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, which_checkpoints: str 
     Returns the metric lines (dicts) it appended to ``<workdir>/metric-<name>.jsonl``.
     """
     mesh = sharding.make_mesh()
-    validate_config(config, mesh.size)
-    validate_workdir(workdir)
+    experiment = build.build(config, mesh.size)
+    validate(config, mesh.size)
+    workdir_lib.validate(workdir)
     if not metric_names(config.eval):
         raise UserError("eval.metrics is empty: name the metrics, e.g. --config.eval.metrics=digits (or =fid,is)")
     evaluator = create_evaluator(config, data.create_source(config.data), mesh)
@@ -259,12 +286,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, which_checkpoints: str 
         os.makedirs(workdir, exist_ok=True)
         lines = _evaluate_and_write(evaluator, sample_fn, config, workdir, None, os.path.abspath(image_path))
     else:
-        lines, sampler = [], None
+        lines, sampler = [], generator_sampler(experiment, mesh)
         for step in _select_steps(workdir, which_checkpoints):
-            generator, variables, _ = export.restore_ema_generator(config, workdir, step)
-            sampler = sampler or generator_sampler(generator, config, mesh)
-            sample_fn = sampler(variables)
-            lines += _evaluate_and_write(evaluator, sample_fn, config, workdir, step, os.path.abspath(workdir))
+            variables, _ = export.restore_ema(experiment, workdir, step)
+            lines += _evaluate_and_write(evaluator, sampler(variables), config, workdir, step, os.path.abspath(workdir))
     paths = [os.path.join(workdir, f"metric-{name}.jsonl") for name in metric_names(config.eval)]
     logging.info("Appended %d lines to %s", len(lines), ", ".join(paths))
     return lines

@@ -17,7 +17,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from clr_gan_jax import distributed, evaluate, export, train
-from clr_gan_jax.validation import UserError
+from clr_gan_jax.errors import TrainingDivergedError, UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file, optionally path:argument.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, samples, metrics. Training resumes from it.")
@@ -68,7 +68,7 @@ def main(argv):
         else:
             path = export.export_run(config, workdir, _OUTPUT.value)
             logging.info("Wrote %s and %s", path, os.path.splitext(path)[0] + ".json")
-    except (UserError, train.TrainingDivergedError) as e:
+    except (UserError, TrainingDivergedError) as e:
         _fail(str(e))
 
 

@@ -1,44 +1,39 @@
-"""The train state: one pytree holding everything a step reads and writes."""
+"""The train state: one pytree holding everything a step reads and writes, jitted, donated and checkpointed whole."""
 
 from typing import Any
 
 import flax
 import jax
-import jax.numpy as jnp
-import optax
 
 
 @flax.struct.dataclass
 class NetState:
-    """One network's parameters, BatchNorm statistics (empty dict if it has none) and optimizer state."""
+    """One network: its parameters, mutable collections and optimizer state.
+
+    ``collections`` maps a flax collection name to its values: BatchNorm statistics
+    (``batch_stats``), spectral-norm vectors (``spectral``), later StyleGAN2's w_avg; ``{}``
+    for a network that has none.
+    """
 
     params: Any
-    batch_stats: Any
+    collections: dict
     opt_state: Any
 
-    def variables(self) -> dict:
-        return {"params": self.params, "batch_stats": self.batch_stats}
+    def variables(self, params=None) -> dict:
+        """The flax variables, with ``params`` in place of the stored parameters if given."""
+        return {"params": self.params if params is None else params, **self.collections}
 
 
 @flax.struct.dataclass
 class TrainState:
-    """G, D, the exponential moving average of G (params and BN statistics) and the G-step counter."""
+    """The step counter, the networks by name, the generator's moving average and per-method state.
+
+    ``ema`` holds the flax variables of the averaged generator (parameters and collections);
+    ``aux`` holds what a method keeps between steps besides networks (e.g. the path-length
+    mean, the augmentation probability), so that it is checkpointed and resumed bitwise.
+    """
 
     step: jax.Array
-    g: NetState
-    d: NetState
+    nets: dict[str, NetState]
     ema: dict
-
-
-def init_net(module, tx: optax.GradientTransformation, rng: jax.Array, example: jax.Array) -> NetState:
-    variables = module.init(rng, example, train=False)
-    params = variables["params"]
-    return NetState(params=params, batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params))
-
-
-def init_state(generator, discriminator, g_tx, d_tx, rng: jax.Array, z_dim: int, data_shape) -> TrainState:
-    """Initialises both networks (on two example inputs of batch 1) and a copy of G as its EMA."""
-    g_rng, d_rng = jax.random.split(rng)
-    g = init_net(generator, g_tx, g_rng, jnp.zeros((1, z_dim), jnp.float32))
-    d = init_net(discriminator, d_tx, d_rng, jnp.zeros((1, *data_shape), jnp.float32))
-    return TrainState(step=jnp.zeros((), jnp.int32), g=g, d=d, ema=jax.tree.map(jnp.copy, g.variables()))
+    aux: dict

@@ -1,73 +1,22 @@
-"""The training loop: build from the config, resume if the workdir has a checkpoint, train, report."""
+"""The host loop: build from the config, resume if the workdir has a checkpoint, run the jitted step, report.
 
-import functools
+The loop decides which of the method's phases run at each step (`Method.active_phases`),
+and when to log, sample, evaluate and checkpoint; everything else happens inside the step.
+It syncs with the device only at those intervals.
+"""
+
 import os
 import time
 
 import jax
 import ml_collections
 import numpy as np
-import optax
 from absl import logging
 
-from clr_gan_jax import checkpoints, data, evaluate, images, losses, models, sharding, steps
-from clr_gan_jax.state import TrainState, init_state
-from clr_gan_jax.validation import validate_config, validate_workdir
+from clr_gan_jax import build, checkpoints, data, evaluate, export, images, sharding, workdir as workdir_lib
+from clr_gan_jax.errors import TrainingDivergedError
+from clr_gan_jax.state import TrainState
 from clr_gan_jax.writers import MetricWriter, ProgressLine
-
-
-class TrainingDivergedError(Exception):
-    """A loss or gradient norm became NaN or Inf; no checkpoint was written after it."""
-
-
-def create_gan(config: ml_collections.ConfigDict) -> steps.GAN:
-    """The networks, optimizers and objective described by ``config`` (no data needed)."""
-    generator, discriminator = models.create(config.model, data.example_shape(config.data))
-    o = config.optim
-    return steps.GAN(
-        generator=generator,
-        discriminator=discriminator,
-        g_tx=optax.adam(o.g_lr, o.b1, o.b2),
-        d_tx=optax.adam(o.d_lr, o.b1, o.b2),
-        loss=losses.create(config),
-        z_dim=config.model.z_dim,
-        ema_decay=config.train.ema_decay,
-        n_critic=config.train.n_critic,
-        seed=config.seed,
-        reuse_fakes=config.train.reuse_fakes,
-    )
-
-
-def create_state(gan: steps.GAN, config: ml_collections.ConfigDict, mesh) -> TrainState:
-    """The initial state, replicated over the mesh.
-
-    Initialised in one jitted computation (eager init compiles every layer separately), which
-    every process runs identically from the seed, so no values cross processes.
-    """
-    example_shape = data.example_shape(config.data)
-
-    def init():
-        key = jax.random.key(config.seed)
-        return init_state(gan.generator, gan.discriminator, gan.g_tx, gan.d_tx, key, gan.z_dim, example_shape)
-
-    return jax.jit(init, out_shardings=sharding.replicated(mesh))()
-
-
-def fixed_latents(config: ml_collections.ConfigDict) -> jax.Array:
-    """The latents of every sample grid of a run (40x more points for 2-D scatter plots)."""
-    n = config.train.num_samples * (40 if config.data.name in data.POINT_DATASETS else 1)
-    return jax.random.normal(jax.random.key(config.seed + 1), (n, config.model.z_dim))
-
-
-def make_sample_picture(config, source):
-    """samples -> a grid of images, or a scatter plot of generated (red) over real (grey) points.
-
-    The real points of the scatter plots are read from ``source`` once, here.
-    """
-    if config.data.name in data.POINT_DATASETS:
-        real = np.stack([source[i]["image"] for i in range(min(len(source), 2000))])
-        return lambda samples: images.scatter_plot(real, samples)
-    return lambda samples: images.image_grid(images.to_uint8(samples))
 
 
 def _first_nonfinite(history: list[tuple[int, dict]]):
@@ -78,28 +27,37 @@ def _first_nonfinite(history: list[tuple[int, dict]]):
     return None
 
 
+def step_batch(batch: dict, real_batches: int, mesh) -> dict:
+    """A host batch of real_batches * B examples -> (real_batches, B, ...) global arrays split over the mesh on axis 1."""
+    local = {k: np.asarray(v).reshape(real_batches, -1, *np.shape(v)[1:]) for k, v in batch.items()}
+    return sharding.put_batch(local, mesh, batch_dim=1)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
     """Trains ``config`` in ``workdir`` (resuming from its latest checkpoint) and returns the final state."""
     mesh = sharding.make_mesh()
-    validate_config(config, mesh.size)
-    validate_workdir(workdir)
+    experiment = build.build(config, mesh.size)
+    evaluate.validate(config, mesh.size)
+    workdir_lib.validate(workdir)
     is_writer = jax.process_index() == 0
-    t = config.train
+    t, method = config.train, experiment.method
 
     source = data.create_source(config.data)
-    gan = create_gan(config)
-    state = create_state(gan, config, mesh)
-    local_batch = t.n_critic * t.batch_size // jax.process_count()
+    state = build.initial_state(experiment, mesh)
     dataset = data.make_dataset(
-        source, batch_size=local_batch, seed=config.seed, mirror=config.data.mirror,
-        process_index=jax.process_index(), process_count=jax.process_count(),
+        source,
+        batch_size=experiment.images_per_step // jax.process_count(),
+        seed=config.seed,
+        mirror=config.data.mirror,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
     )
     iterator = data.make_iterator(dataset, config.data.num_workers)
 
     checkpointer = checkpoints.Checkpointer(workdir, t.keep_checkpoints)
     start_step = checkpointer.latest_step() or 0
     if start_step:
-        checkpointer.check_compatible(start_step, config)
+        checkpointer.check_compatible(start_step, build.abstract_state(experiment))
         state = checkpointer.restore(start_step, state, iterator)
         logging.info("Resumed from %s at step %d.", checkpointer.directory, start_step)
     if start_step >= t.steps:
@@ -107,24 +65,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
         checkpointer.close()
         return state
 
-    train_step = jax.jit(
-        functools.partial(steps.train_step, gan, sharding=sharding.batch_sharded(mesh)),
-        donate_argnums=0,
-        out_shardings=sharding.replicated(mesh),
-    )
-    generate = jax.jit(steps.make_generate(gan.generator))
-    latents = fixed_latents(config)
-    sample_picture = make_sample_picture(config, source)
+    train_step = build.train_step_fn(experiment, mesh)
+    generate = build.generate_fn(experiment)
+    points = len(experiment.example_shape) == 1
+    latents = build.fixed_latents(experiment, t.num_samples * (40 if points else 1))
+    sample_picture = export.sample_picture_fn(experiment, source)
     writer = MetricWriter(workdir) if is_writer else None
     progress = ProgressLine(t.steps)
     evaluation = (
-        evaluate.PeriodicEvaluation(config, gan.generator, source, mesh, workdir, writer)
-        if evaluate.metric_names(config.eval) else None
+        evaluate.PeriodicEvaluation(experiment, source, mesh, workdir, writer) if evaluate.metric_names(config.eval) else None
     )
     logging.info(
-        "Training %s (%s, CLR %s) on %s for %d steps; %d devices, global batch %d x %d D steps.",
-        config.model.arch, config.loss.adversarial, "on" if config.clr.enabled else "off",
-        config.data.name, t.steps, mesh.size, t.batch_size, t.n_critic,
+        "Training %s (%s, %s, %s) on %s for %d steps; %d devices, global batch %d; phases %s.",
+        config.method,
+        config.model.arch,
+        config.loss.adversarial,
+        "CLR on" if config.clr.enabled else "CLR off",
+        config.data.name,
+        t.steps,
+        mesh.size,
+        t.batch_size,
+        ", ".join(f"{p.name} x{p.repeats}" + (f" every {p.every}" if p.every > 1 else "") for p in method.phases),
     )
 
     pending: list[tuple[int, dict]] = []
@@ -141,14 +102,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
             raise TrainingDivergedError(
                 f"{bad[1]} is {bad[2]} at step {bad[0]}; stopped without saving. "
                 f"The last good checkpoint is step {last} in {checkpointer.directory}."
-                if last else f"{bad[1]} is {bad[2]} at step {bad[0]}; stopped, no checkpoint was written."
+                if last
+                else f"{bad[1]} is {bad[2]} at step {bad[0]}; stopped, no checkpoint was written."
             )
         elapsed = time.monotonic() - interval_start
         steps_done = step - interval_step
-        scalars = {k: float(np.mean([m[k] for _, m in history])) for k in history[-1][1]}
+        keys = {k for _, m in history for k in m}
+        scalars = {k: float(np.mean([m[k] for _, m in history if k in m])) for k in sorted(keys)}
         if steps_done:
             scalars["steps_per_sec"] = steps_done / elapsed
-            scalars["images_per_sec"] = steps_done * t.n_critic * t.batch_size / elapsed
+            scalars["images_per_sec"] = steps_done * experiment.images_per_step / elapsed
         interval_start, interval_step = time.monotonic(), step
         if is_writer:
             writer.write_scalars(step, scalars)
@@ -156,18 +119,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
     try:
         for step in range(start_step + 1, t.steps + 1):
-            batch = next(iterator)["image"]
-            reals = sharding.put_batch(batch.reshape(t.n_critic, -1, *batch.shape[1:]), mesh, batch_dim=1)
-            state, metrics = train_step(state, reals)
+            batch = step_batch(next(iterator), method.real_batches, mesh)
+            state, metrics = train_step(state, batch, method.active_phases(step - 1))
             pending.append((step, metrics))
             if step == start_step + 1:
                 jax.block_until_ready(state)
                 logging.info("First step (compilation included) took %.1fs.", time.monotonic() - interval_start)
                 interval_start, interval_step = time.monotonic(), step  # throughput excludes compilation
             last = step == t.steps
-            if step % t.log_every == 0 or last:
-                if pending:
-                    flush_metrics(step)
+            if (step % t.log_every == 0 or last) and pending:
+                flush_metrics(step)
             if is_writer and (step % t.sample_every == 0 or last):
                 picture = sample_picture(np.asarray(generate(sharding.local_replica(state.ema), latents)))
                 images.save_png(os.path.join(workdir, "samples", f"step_{step:07d}.png"), picture)

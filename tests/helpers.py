@@ -1,11 +1,79 @@
-"""Helpers shared by test files: small image files, zips (one with a corrupt member) and LMDB folders."""
+"""Helpers shared by test files: tiny configs, the CLI in a subprocess, restored states, and small
+image files, zips (one with a corrupt member) and LMDB folders."""
 
+import importlib.util
 import io
+import os
 import struct
+import subprocess
+import sys
 import zipfile
 
+import jax
 import numpy as np
 from PIL import Image
+
+from clr_gan_jax import build, checkpoints, sharding
+from clr_gan_jax.default_config import base_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A bias feeding straight into BatchNorm (G's first layer, as in the zoo's PyTorch model) has a
+# mathematically zero gradient; Adam turns its rounding noise into lr-sized random steps, so it
+# differs between device counts while changing no output (the running mean of the BatchNorm after it
+# absorbs the same difference). Everything else must agree.
+BIASES_BEFORE_BATCHNORM = ("['Project_0']['bias']", "['BatchNorm_0']['mean']")
+
+
+def ring8_config():
+    """A small Ring8 MLP run with every D and G term: adversarial, R1, restoration, reconstruction."""
+    c = base_config()
+    c.data.name = "ring8"
+    c.model.update(arch="mlp", z_dim=8, hidden=32, depth=1)
+    c.train.update(steps=20, batch_size=32, n_critic=2, log_every=10, sample_every=10, checkpoint_every=10, num_samples=8)
+    return c
+
+
+def digits_config():
+    """A DCGAN + CLR on 8x8 digits, small enough to compile in seconds."""
+    c = base_config()
+    c.data.resolution = 8
+    c.model.update(z_dim=8, g_width=16, d_width=16)
+    c.train.update(steps=8, batch_size=16, log_every=4, sample_every=8, checkpoint_every=4)
+    return c
+
+
+def load_config_file(path: str, *args):
+    """``get_config(*args)`` of a config file, by path relative to the repository."""
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], os.path.join(REPO, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(*args)
+
+
+def run_cli(*args, env_extra=None, script=None, timeout=600):
+    """``python -m clr_gan_jax.main ARGS`` (or ``python -c SCRIPT ARGS``) from the repository root."""
+    env = {**os.environ, **(env_extra or {})}
+    command = [sys.executable, "-c", script, *args] if script else [sys.executable, "-m", "clr_gan_jax.main", *args]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def restore_state(config, workdir: str, step: int):
+    """The train state of ``config`` saved at ``step`` in ``workdir`` (or ``workdir/best``), as NumPy arrays."""
+    experiment = build.build(config)
+    checkpointer = checkpoints.Checkpointer(workdir, None)
+    state = checkpointer.restore(step, build.abstract_state(experiment, sharding.make_mesh()))
+    checkpointer.close()
+    return jax.device_get(state)
+
+
+def assert_trees_equal(a, b, skip=()):
+    """Bitwise equality of two pytrees of arrays (leaves whose path ends with one of ``skip`` are not compared)."""
+    paths_a, leaves_b = jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b)
+    assert len(paths_a) == len(leaves_b)
+    for (path, x), y in zip(paths_a, leaves_b):
+        if not jax.tree_util.keystr(path).endswith(tuple(skip)):
+            np.testing.assert_array_equal(x, y, err_msg=jax.tree_util.keystr(path))
 
 
 def save_image(path, pixels: np.ndarray, **kwargs) -> np.ndarray:

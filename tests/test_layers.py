@@ -1,4 +1,5 @@
-"""The fast DCGAN layers compute exactly PyTorch's convolutions with the same weights."""
+"""The DCGAN layers compute exactly PyTorch's convolutions with the same weights, in both arithmetic forms
+(matrix products for XLA:CPU, XLA's convolutions for GPU/TPU), values and gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -42,38 +43,51 @@ def rng():
     return np.random.default_rng(0)
 
 
-def test_upconv_is_pytorch_transposed_conv_k4_s2_p1(rng):
+@pytest.mark.parametrize("impl", ["matmul", "xla"])
+def test_upconv_is_pytorch_transposed_conv_k4_s2_p1(rng, impl):
     x = rng.standard_normal((2, 5, 6, 3)).astype(np.float32)
     kernel = rng.standard_normal((4, 4, 3, 4)).astype(np.float32)
     bias = rng.standard_normal(4).astype(np.float32)
-    y = layers.UpConv(4).apply({"params": {"kernel": kernel, "bias": bias}}, x)
+    y = layers.UpConv(4, conv_impl=impl).apply({"params": {"kernel": kernel, "bias": bias}}, x)
     assert y.shape == (2, 10, 12, 4)
     np.testing.assert_allclose(y, transposed_conv_by_definition(x, kernel, 2, 1) + bias, atol=1e-4)
 
 
-def test_upconv_gradients_match_xla_transposed_conv(rng):
-    x = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
-    kernel = rng.standard_normal((4, 4, 3, 2)).astype(np.float32)
-
-    def reference(x, k):  # lhs-dilated convolution with the flipped kernel == ConvTranspose2d(k4, s2, p1)
-        return jax.lax.conv_general_dilated(
-            x, k[::-1, ::-1], (1, 1), ((2, 2), (2, 2)), lhs_dilation=(2, 2), dimension_numbers=("NHWC", "HWIO", "NHWC")
-        )
-
-    def ours(x, k):
-        return layers.UpConv(2, use_bias=False).apply({"params": {"kernel": k}}, x)
-
-    target = rng.standard_normal((2, 8, 8, 2)).astype(np.float32)
-    grads = [jax.grad(lambda x, k, f=f: ((f(x, k) - target) ** 2).sum(), argnums=(0, 1))(x, kernel) for f in (reference, ours)]
+@pytest.mark.parametrize(
+    "matmul_form, xla_form, shape",
+    [
+        (layers.conv_k4s2p1, layers.xla_conv_k4s2p1, (2, 8, 6, 3)),
+        (layers.transposed_conv_k4s2p1, layers.xla_transposed_conv_k4s2p1, (2, 3, 5, 3)),
+        (layers.transposed_conv_k4s2p1, layers.xla_transposed_conv_k4s2p1, (1, 1, 1, 3)),  # all taps but one land outside
+    ],
+)
+def test_matmul_forms_equal_xla_convolutions_in_values_and_gradients(rng, matmul_form, xla_form, shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    kernel = rng.standard_normal((4, 4, 3, 4)).astype(np.float32)
+    expected = xla_form(x, kernel)
+    np.testing.assert_allclose(matmul_form(x, kernel), expected, rtol=1e-5, atol=1e-5)
+    target = rng.standard_normal(expected.shape).astype(np.float32)
+    grads = [
+        jax.grad(lambda x, k, f=f: jnp.sum((f(x, k) - target) ** 2), argnums=(0, 1))(x, kernel)
+        for f in (xla_form, matmul_form)
+    ]
     for ref, got in zip(*grads):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
 
 
-def test_down_conv_project_and_reduce_match_pytorch_convs(rng):
+def test_auto_picks_the_matmul_forms_on_cpu_and_refuses_unknown_names():
+    assert jax.default_backend() == "cpu" and layers.resolve_conv_impl("auto") == "matmul"
+    assert layers.resolve_conv_impl("xla") == "xla"
+    with pytest.raises(ValueError, match="conv_impl must be one of"):
+        layers.resolve_conv_impl("cudnn")
+
+
+@pytest.mark.parametrize("impl", ["matmul", "xla"])
+def test_down_conv_project_and_reduce_match_pytorch_convs(rng, impl):
     x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
     kernel = rng.standard_normal((4, 4, 3, 5)).astype(np.float32)
     bias = np.zeros(5, np.float32)
-    down = layers.DownConv(5).apply({"params": {"kernel": kernel, "bias": bias}}, x)
+    down = layers.DownConv(5, conv_impl=impl).apply({"params": {"kernel": kernel, "bias": bias}}, x)
     np.testing.assert_allclose(down, conv_by_definition(x, kernel, 2, 1), atol=1e-4)
 
     z = rng.standard_normal((2, 3)).astype(np.float32)

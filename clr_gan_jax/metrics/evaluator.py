@@ -21,8 +21,9 @@ Metric names and the keys they produce:
 Evaluation runs in one process; with a mesh, batches are split over its 'data' axis.
 """
 
+import dataclasses
 import functools
-from typing import Sequence
+from typing import Callable, Sequence
 
 import jax
 import numpy as np
@@ -38,10 +39,25 @@ from clr_gan_jax.metrics import kid
 from clr_gan_jax.metrics import precision_recall
 from clr_gan_jax.metrics import proxy
 from clr_gan_jax.metrics import reference_cache
+from clr_gan_jax.registry import Registry
 
-INCEPTION_METRICS = ("fid", "kid", "is", "pr")
-PROXY_METRICS = ("mixture", "digits", "stacked_digits")
-METRICS = INCEPTION_METRICS + PROXY_METRICS
+
+@dataclasses.dataclass(frozen=True)
+class MetricSpec:
+    """One metric name of ``eval.metrics``: the result keys it produces and what it needs.
+
+    ``lower_is_better`` / ``higher_is_better`` list the keys that can rank checkpoints
+    (``eval.best_metric``); ``datasets`` the data.name values it applies to (None: any
+    image data). Inception metrics share one pass of the FID Inception; the others are
+    built by ``build(source, batch_size, mesh)``.
+    """
+
+    keys: tuple[str, ...]
+    lower_is_better: tuple[str, ...] = ()
+    higher_is_better: tuple[str, ...] = ()
+    datasets: tuple[str, ...] | None = None
+    inception: bool = False
+    build: Callable | None = None
 
 
 class InceptionMetrics:
@@ -168,6 +184,45 @@ class StackedDigitsMetrics(ClassifierMetrics):
         return proxy.stacked_digits_metrics(outputs["probs"])
 
 
+METRICS = Registry("eval.metrics")
+METRICS.register("fid")(MetricSpec(("fid",), lower_is_better=("fid",), inception=True))
+METRICS.register("kid")(MetricSpec(("kid_mean", "kid_std"), lower_is_better=("kid_mean",), inception=True))
+METRICS.register("is")(MetricSpec(("is_mean", "is_std"), higher_is_better=("is_mean",), inception=True))
+METRICS.register("pr")(MetricSpec(("precision", "recall"), higher_is_better=("precision", "recall"), inception=True))
+METRICS.register("mixture")(
+    MetricSpec(
+        ("modes", "hq_fraction", "kl_modes"),
+        lower_is_better=("kl_modes",),
+        higher_is_better=("modes", "hq_fraction"),
+        datasets=("ring8", "grid25"),
+        build=lambda source, batch_size, mesh: MixtureMetrics(source.centres, source.std),
+    )
+)
+METRICS.register("digits")(
+    MetricSpec(
+        ("digits_fd", "digits_classes", "digits_kl"),
+        lower_is_better=("digits_fd", "digits_kl"),
+        higher_is_better=("digits_classes",),
+        datasets=("digits",),
+        build=DigitsMetrics,
+    )
+)
+METRICS.register("stacked_digits")(
+    MetricSpec(
+        ("stacked_modes", "stacked_kl"),
+        lower_is_better=("stacked_kl",),
+        higher_is_better=("stacked_modes",),
+        datasets=("stacked_digits",),
+        build=lambda source, batch_size, mesh: StackedDigitsMetrics(batch_size, mesh),
+    )
+)
+
+
+def higher_is_better(key: str) -> bool:
+    """Whether result ``key`` ranks checkpoints in descending order."""
+    return any(key in METRICS.get(name).higher_is_better for name in METRICS)
+
+
 class Evaluator:
     """``evaluator(sample_fn) -> {metric key: float}``; see the module docstring."""
 
@@ -207,7 +262,7 @@ def create_evaluator(
     resize_mode: str = "pytorch",
     mesh: jax.sharding.Mesh | None = None,
 ) -> Evaluator:
-    """Builds an Evaluator for ``metric_names`` (any of METRICS) against the real data ``source``.
+    """Builds an Evaluator for ``metric_names`` (names in METRICS) against the real data ``source``.
 
     Args:
       dataset_name, split: name the real data in the reference-statistics cache.
@@ -222,13 +277,11 @@ def create_evaluator(
       resize_mode: 'pytorch' (pytorch-fid) or 'tf1' (original TF code, torch-fidelity).
       mesh: optional mesh with a 'data' axis; batch_size must split over it.
     """
-    unknown = sorted(set(metric_names) - set(METRICS))
-    if unknown:
-        raise ValueError(f"Unknown metrics {unknown}; choose from {list(METRICS)}.")
+    specs = {name: METRICS.get(name) for name in metric_names}
     if resize_mode not in inception.RESIZE_MODES:
         raise ValueError(f"resize_mode={resize_mode!r} is not one of {inception.RESIZE_MODES}.")
     groups = []
-    wanted_inception = [name for name in INCEPTION_METRICS if name in metric_names]
+    wanted_inception = [name for name, spec in specs.items() if spec.inception]
     if wanted_inception:
         if inception_weights is None:
             raise ValueError(f"Metrics {wanted_inception} need inception_weights: {weights_lib.HOW_TO_GET}.")
@@ -255,17 +308,7 @@ def create_evaluator(
                 mesh=mesh,
             )
         )
-    if "mixture" in metric_names:
-        if not hasattr(source, "centres"):
-            raise ValueError(
-                "Metric 'mixture' needs a Gaussian-mixture source (embedded.ring8() or grid25()), "
-                f"got {type(source).__name__}."
-            )
-        groups.append(MixtureMetrics(source.centres, source.std))
-    if "digits" in metric_names:
-        groups.append(DigitsMetrics(source, batch_size, mesh))
-    if "stacked_digits" in metric_names:
-        groups.append(StackedDigitsMetrics(batch_size, mesh))
+    groups += [spec.build(source, batch_size, mesh) for spec in specs.values() if not spec.inception]
     channels = np.shape(source[0]["image"])[-1]
     return Evaluator(groups, num_samples=num_samples, batch_size=batch_size, resolution=resolution, channels=channels)
 

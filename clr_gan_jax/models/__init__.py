@@ -1,31 +1,70 @@
-"""Generators and discriminators. Every D returns (logits, phi); phi has G's latent shape."""
+"""Architectures by name (``model.arch``): each builder turns ``config.model`` into (generator, discriminator).
 
+Every generator is called as ``G.apply(variables, z, labels, train=...)`` and every
+discriminator as ``D.apply(variables, x, labels, train=...)``, returning a dict of named
+outputs: ``logits`` (N,), ``features`` (N, F) (its penultimate features) and one entry per
+requested head. The modules themselves take plain arguments; only the builders here read
+the config.
+"""
+
+from typing import NamedTuple
+
+import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from clr_gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from clr_gan_jax.errors import UserError, require
+from clr_gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator, num_stages
 from clr_gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+from clr_gan_jax.registry import Registry
 
-ARCHITECTURES = ("mlp", "dcgan")
+ARCHITECTURES = Registry("model.arch")
 MATMUL_DTYPES = ("float32", "bfloat16")
 
+Heads = tuple[tuple[str, int], ...]
 
-def create(model_config: ml_collections.ConfigDict, data_shape: tuple[int, ...]):
-    """Builds (generator, discriminator) from ``config.model`` and the shape of one data example."""
-    arch, m = model_config.arch, model_config
-    if arch == "mlp":
-        return (
-            MLPGenerator(out_dim=data_shape[-1], hidden=m.hidden, depth=m.depth),
-            MLPDiscriminator(hidden=m.hidden, depth=m.depth, phi_dim=m.z_dim),
+
+class Networks(NamedTuple):
+    generator: nn.Module
+    discriminator: nn.Module
+
+
+def build(model_config: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads = ()) -> Networks:
+    """The networks of ``model_config`` for data examples of ``example_shape``; D gets ``heads`` ((name, width) pairs)."""
+    return ARCHITECTURES.get(model_config.arch)(model_config, tuple(example_shape), tuple(heads))
+
+
+@ARCHITECTURES.register("dcgan")
+def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads) -> Networks:
+    require(len(example_shape) == 3, f"model.arch='dcgan' needs images, but the data are {example_shape}-shaped: use 'mlp'")
+    resolution, _, channels = example_shape
+    try:
+        num_stages(resolution)
+    except ValueError as e:
+        raise UserError(f"data.resolution: {e}") from None
+    require(m.matmul_dtype in MATMUL_DTYPES, f"model.matmul_dtype must be one of {MATMUL_DTYPES}, got {m.matmul_dtype!r}")
+    for name in ("g_width", "d_width"):
+        require(
+            isinstance(m[name], int) and m[name] >= 2 ** num_stages(resolution),
+            f"model.{name}={m[name]!r} is too small for {resolution} px: the width halves per stage, "
+            f"so it must be an integer >= {2 ** num_stages(resolution)}",
         )
-    if arch == "dcgan":
-        matmul_dtype = m.get("matmul_dtype", "float32")  # configs saved before the field existed
-        if matmul_dtype not in MATMUL_DTYPES:
-            raise ValueError(f"model.matmul_dtype must be one of {MATMUL_DTYPES}, got {matmul_dtype!r}")
-        resolution, _, channels = data_shape
-        dtype = jnp.dtype(matmul_dtype)
-        return (
-            DCGANGenerator(resolution=resolution, channels=channels, width=m.g_width, matmul_dtype=dtype),
-            DCGANDiscriminator(resolution=resolution, width=m.d_width, phi_dim=m.z_dim, matmul_dtype=dtype),
-        )
-    raise ValueError(f"model.arch must be one of {ARCHITECTURES}, got {arch!r}")
+    dtype = jnp.dtype(m.matmul_dtype)
+    return Networks(
+        DCGANGenerator(resolution=resolution, channels=channels, width=m.g_width, matmul_dtype=dtype),
+        DCGANDiscriminator(
+            resolution=resolution, width=m.d_width, heads=heads, spectral_norm=m.spectral_norm, matmul_dtype=dtype
+        ),
+    )
+
+
+@ARCHITECTURES.register("mlp")
+def _mlp(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads) -> Networks:
+    require(len(example_shape) == 1, f"model.arch='mlp' needs points, but the data are {example_shape}-shaped: use 'dcgan'")
+    require(m.matmul_dtype == "float32", "model.matmul_dtype=bfloat16 is for arch=dcgan; the mlp's small products gain nothing from it")
+    require(isinstance(m.hidden, int) and m.hidden >= 1, f"model.hidden must be an integer >= 1, got {m.hidden!r}")
+    require(isinstance(m.depth, int) and m.depth >= 0, f"model.depth must be an integer >= 0, got {m.depth!r}")
+    return Networks(
+        MLPGenerator(out_dim=example_shape[0], hidden=m.hidden, depth=m.depth),
+        MLPDiscriminator(hidden=m.hidden, depth=m.depth, heads=heads, spectral_norm=m.spectral_norm),
+    )

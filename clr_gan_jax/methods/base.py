@@ -1,0 +1,204 @@
+"""A training procedure as data, and the one generic train step that runs any of them.
+
+A `Method` names its networks (each with an optimizer), its phases and its latent
+sampler. A `Phase` is a loss over the networks that trains exactly one of them, run every
+``every`` steps (lazy regularisation) and ``repeats`` times in a row (the zoo's n_critic),
+repeat ``r`` on the step's real batch ``r``. `train_step` runs the phases that are active
+this step in order, one gradient and one optimizer update each, then the method's
+end-of-step update (the generator's moving average, and whatever else it keeps in
+``TrainState.aux``). The set of active phases is a static argument, so lazy
+regularisation costs a handful of compiled variants and one dispatch per step.
+
+Randomness is a function of (seed, step, phase, repeat): a resumed run draws the same
+latents, and so is bitwise identical to an uninterrupted one.
+"""
+
+import dataclasses
+from typing import Any, Callable, Mapping
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from clr_gan_jax.registry import Registry
+from clr_gan_jax.state import NetState, TrainState
+
+METHODS = Registry("method")
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """A network as a method trains it; ``project`` maps its parameters back to a constraint set after every update."""
+
+    module: nn.Module
+    optimizer: optax.GradientTransformation
+    project: Callable[[Any], Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseInputs:
+    """What a phase's loss reads besides the parameters it differentiates."""
+
+    nets: Mapping[str, NetState]
+    aux: dict
+    batch: dict
+    rng: jax.Array
+    constrain: Callable[[Any], Any]  # lays a batch-shaped array out like the real batch (data parallel)
+
+
+@flax.struct.dataclass
+class PhaseOutput:
+    """A phase loss's auxiliary output: scalars to log, updated mutable collections by network, updated aux entries."""
+
+    metrics: dict[str, jax.Array]
+    collections: dict[str, dict] = dataclasses.field(default_factory=dict)
+    aux: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """``loss(params, inputs) -> (scalar, PhaseOutput)`` trains ``network``; metrics gain ``<name>_loss``, ``<name>_grad_norm``."""
+
+    name: str
+    network: str
+    loss: Callable[[Any, PhaseInputs], tuple[jax.Array, PhaseOutput]]
+    every: int = 1
+    repeats: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A training procedure.
+
+    ``init_variables(rng)`` gives every network's initial flax variables; ``sample_latents(rng,
+    n)`` draws n latents (a dict with at least 'z'); ``generate(variables, latents)`` runs the
+    generator for inference (sample grids, evaluation, export), with the variables of
+    ``networks[generator]`` or of its moving average; ``end_of_step(state)`` runs after the
+    phases (moving averages, aux updates). ``real_batches`` real batches feed each step.
+    """
+
+    networks: Mapping[str, Network]
+    phases: tuple[Phase, ...]
+    init_variables: Callable[[jax.Array], dict[str, dict]]
+    sample_latents: Callable[[jax.Array, int], dict[str, jax.Array]]
+    generate: Callable[[dict, dict], jax.Array]
+    end_of_step: Callable[[TrainState], TrainState]
+    seed: int = 0
+    generator: str = "g"
+    real_batches: int = 1
+    init_aux: Callable[[], dict] = dict
+
+    def active_phases(self, step: int) -> tuple[str, ...]:
+        """Names of the phases that run in the step that starts from ``step`` completed steps."""
+        return tuple(phase.name for phase in self.phases if step % phase.every == 0)
+
+
+class Apply:
+    """A network applied in training mode inside one traced loss, its mutable collections threaded call to call.
+
+    Each call sees the collections the previous call left (BatchNorm statistics, spectral
+    vectors), like successive calls of a PyTorch module in train mode; ``collections`` is the
+    result to return from the loss. With ``frozen=True`` the updates are dropped and the
+    parameters are treated as constants (D inside G's loss). ``rng`` feeds the modules' 'noise'
+    stream, a different key per call.
+    """
+
+    def __init__(self, module: nn.Module, params, collections: dict, *, rng=None, frozen: bool = False):
+        self.module, self.frozen = module, frozen
+        self.params = jax.lax.stop_gradient(params) if frozen else params
+        self.collections = collections
+        self._rng, self._calls = rng, 0
+
+    def _apply(self, *args, **kwargs) -> tuple[Any, dict]:
+        """(outputs, the collections after the call), without touching ``self.collections``."""
+        rngs = None
+        if self._rng is not None:
+            rngs = {"noise": jax.random.fold_in(self._rng, self._calls)}
+            self._calls += 1
+        variables = {"params": self.params, **self.collections}
+        out, updates = self.module.apply(variables, *args, train=True, mutable=list(self.collections), rngs=rngs, **kwargs)
+        return out, {**self.collections, **updates}
+
+    def _keep(self, collections: dict):
+        if not self.frozen:
+            self.collections = collections
+
+    def __call__(self, *args, **kwargs):
+        out, collections = self._apply(*args, **kwargs)
+        self._keep(collections)
+        return out
+
+    def with_input_grad(self, x: jax.Array, *args, output: str = "logits"):
+        """(outputs, d sum(outputs[output]) / dx): for penalties on D's input gradients."""
+        outputs, vjp, collections = jax.vjp(lambda x: self._apply(x, *args), x, has_aux=True)
+        (input_grads,) = vjp(jax.tree.map(jnp.zeros_like, outputs) | {output: jnp.ones_like(outputs[output])})
+        self._keep(collections)
+        return outputs, input_grads
+
+
+def to_model_input(batch: jax.Array) -> jax.Array:
+    """uint8 images in [0, 255] -> float32 in [-1, 1]; float data (2-D points) passes through."""
+    if batch.dtype == jnp.uint8:
+        return batch.astype(jnp.float32) / 127.5 - 1.0
+    return batch.astype(jnp.float32)
+
+
+def init_state(method: Method, rng: jax.Array) -> TrainState:
+    """Every network initialised from ``rng``, optimizer states at zero, the moving average a copy of the generator."""
+    variables = method.init_variables(rng)
+    nets = {}
+    for name, network in method.networks.items():
+        params, collections = variables[name]["params"], {k: v for k, v in variables[name].items() if k != "params"}
+        nets[name] = NetState(params=params, collections=collections, opt_state=network.optimizer.init(params))
+    ema = jax.tree.map(jnp.copy, nets[method.generator].variables())
+    return TrainState(step=jnp.zeros((), jnp.int32), nets=nets, ema=ema, aux=method.init_aux())
+
+
+def _mean(values: list[dict]) -> dict:
+    return {key: sum(v[key] for v in values) / len(values) for key in values[0]}
+
+
+def train_step(
+    method: Method, state: TrainState, batch: dict, active: tuple[str, ...], constrain: Callable = lambda x: x
+) -> tuple[TrainState, dict]:
+    """Runs the ``active`` phases of ``method`` on ``batch`` (leading axis: ``method.real_batches`` real batches).
+
+    Returns the new state and the step's metrics (each phase's averaged over its repeats).
+    """
+    key = jax.random.fold_in(jax.random.key(method.seed), state.step)
+    metrics = {}
+    for index, phase in enumerate(method.phases):
+        if phase.name not in active:
+            continue
+        network = method.networks[phase.network]
+        repeats = []
+        for r in range(phase.repeats):  # unrolled: XLA:CPU runs convolutions inside a scan loop ~20x slower
+            inputs = PhaseInputs(
+                nets=state.nets,
+                aux=state.aux,
+                batch=jax.tree.map(lambda x: x[r % method.real_batches], batch),
+                rng=jax.random.fold_in(jax.random.fold_in(key, index), r),
+                constrain=constrain,
+            )
+            net = state.nets[phase.network]
+            (loss, out), grads = jax.value_and_grad(phase.loss, has_aux=True)(net.params, inputs)
+            updates, opt_state = network.optimizer.update(grads, net.opt_state, net.params)
+            params = optax.apply_updates(net.params, updates)
+            if network.project is not None:
+                params = network.project(params)
+            nets = {name: s.replace(collections=out.collections.get(name, s.collections)) for name, s in state.nets.items()}
+            nets[phase.network] = nets[phase.network].replace(params=params, opt_state=opt_state)
+            state = state.replace(nets=nets, aux={**state.aux, **out.aux})
+            grad_norm = optax.tree.norm(grads)
+            repeats.append({**out.metrics, f"{phase.name}_loss": loss, f"{phase.name}_grad_norm": grad_norm})
+        metrics.update(_mean(repeats))
+    state = method.end_of_step(state)
+    return state.replace(step=state.step + 1), jax.lax.stop_gradient(metrics)
+
+
+def ema_update(ema: dict, net: NetState, decay) -> dict:
+    """The moving average of ``net``'s parameters with weight ``decay`` on the past; collections are copied."""
+    params = jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema["params"], net.params)
+    return {**net.collections, "params": params}

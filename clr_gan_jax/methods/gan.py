@@ -1,0 +1,161 @@
+"""The GAN zoo's procedure (``method='gan'``): n_critic D updates, each on its own real batch, then one G update.
+
+D's loss: the adversarial loss on reals and fresh fakes G(z) (G frozen), plus the R1 penalty
+on reals (``loss.r1_gamma``), WGAN-GP's penalty on interpolates (``loss.gp_weight``) and the
+plugins' D terms. G's loss: the adversarial loss on fresh fakes through a frozen D, plus the
+plugins' G terms. Every D update draws its own latents and so does the G update. After the
+G update the moving average of G is updated with ``train.ema_decay`` (0 keeps a copy of G).
+With ``optim.d_clip`` > 0, every D parameter is clipped to [-d_clip, d_clip] after each D
+update (WGAN). BatchNorm runs in training mode in every phase; a network's statistics are
+only updated by the phase that trains it (and by the plugins' calls of G in G's phase).
+"""
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from clr_gan_jax import optim
+from clr_gan_jax.errors import require, require_number
+from clr_gan_jax.methods.base import (
+    METHODS,
+    Apply,
+    Method,
+    Network,
+    Phase,
+    PhaseInputs,
+    PhaseOutput,
+    ema_update,
+    to_model_input,
+)
+from clr_gan_jax.models import Networks
+from clr_gan_jax.objectives import ADVERSARIAL, Adversarial, DView, GView, Plugin, penalties
+from clr_gan_jax.state import TrainState
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooLosses:
+    """The two phase losses and the latent sampler, closed over the networks and plain hyperparameters."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    adversarial: Adversarial
+    plugins: tuple[Plugin, ...]
+    z_dim: int
+    r1_gamma: float = 0.0
+    gp_weight: float = 0.0
+    gp_interpolation: str = "per_sample"
+
+    def sample_latents(self, rng: jax.Array, n: int) -> dict[str, jax.Array]:
+        return {"z": jax.random.normal(rng, (n, self.z_dim), jnp.float32)}
+
+    def generate(self, variables: dict, latents: dict) -> jax.Array:
+        return self.generator.apply(variables, latents["z"], latents.get("labels"), train=False)
+
+    def d_loss(self, params, inputs: PhaseInputs):
+        latent_rng, penalty_rng = jax.random.split(inputs.rng)
+        real, labels = to_model_input(inputs.batch["image"]), None
+        latents = inputs.constrain(self.sample_latents(latent_rng, real.shape[0]))
+        g = Apply(self.generator, inputs.nets["g"].params, inputs.nets["g"].collections, frozen=True)
+        fake = jax.lax.stop_gradient(g(latents["z"], labels))
+        d = Apply(self.discriminator, params, inputs.nets["d"].collections)
+        terms = {}
+        if self.r1_gamma > 0:
+            real_out, input_grads = d.with_input_grad(real, labels)
+            terms["d_r1"] = penalties.r1(input_grads, self.r1_gamma)
+        else:
+            real_out = d(real, labels)
+        fake_out = d(fake, labels)
+        terms["d_adv"] = self.adversarial.d(real_out["logits"], fake_out["logits"])
+        if self.gp_weight > 0:
+            interpolates = penalties.interpolate(real, fake, penalty_rng, self.gp_interpolation)
+            _, input_grads = d.with_input_grad(interpolates, labels)
+            terms["d_gp"] = penalties.gradient_penalty(input_grads, self.gp_weight)
+        view = DView(real=real, fake=fake, real_out=real_out, fake_out=fake_out, latents=latents, labels=labels)
+        for plugin in self.plugins:
+            terms.update(plugin.d_terms(view))
+        logits = {"d_real_logit": real_out["logits"].mean(), "d_fake_logit": fake_out["logits"].mean()}
+        return sum(terms.values()), PhaseOutput(metrics=terms | logits, collections={"d": d.collections})
+
+    def g_loss(self, params, inputs: PhaseInputs):
+        real, labels = to_model_input(inputs.batch["image"]), None
+        latents = inputs.constrain(self.sample_latents(inputs.rng, real.shape[0]))
+        g = Apply(self.generator, params, inputs.nets["g"].collections)
+        d = Apply(self.discriminator, inputs.nets["d"].params, inputs.nets["d"].collections, frozen=True)
+        fake = g(latents["z"], labels)
+        fake_out = d(fake, labels)
+        terms = {"g_adv": self.adversarial.g(fake_out["logits"])}
+        view = GView(
+            real=real,
+            labels=labels,
+            fake=fake,
+            fake_out=fake_out,
+            latents=latents,
+            generator=lambda latents: g(latents["z"], latents.get("labels")),
+            discriminator=d,
+        )
+        for plugin in self.plugins:
+            terms.update(plugin.g_terms(view))
+        return sum(terms.values()), PhaseOutput(metrics=terms, collections={"g": g.collections})
+
+
+@METHODS.register("gan")
+def build(
+    config: ml_collections.ConfigDict, networks: Networks, plugins: tuple[Plugin, ...], example_shape: tuple[int, ...]
+) -> Method:
+    t, o, loss = config.train, config.optim, config.loss
+    require_number("train.n_critic", t.n_critic, at_least=1, integer=True)
+    require_number("train.ema_decay", t.ema_decay, at_least=0, below=1)
+    require_number("loss.r1_gamma", loss.r1_gamma, at_least=0)
+    require_number("loss.gp_weight", loss.gp_weight, at_least=0)
+    require(
+        loss.gp_interpolation in penalties.INTERPOLATIONS,
+        f"loss.gp_interpolation must be one of {penalties.INTERPOLATIONS}, got {loss.gp_interpolation!r}",
+    )
+    require_number("optim.d_clip", o.d_clip, at_least=0)
+    for name in ("g_lr", "d_lr"):
+        require_number(f"optim.{name}", o[name], above=0)
+    losses = ZooLosses(
+        generator=networks.generator,
+        discriminator=networks.discriminator,
+        adversarial=ADVERSARIAL.get(loss.adversarial),
+        plugins=plugins,
+        z_dim=config.model.z_dim,
+        r1_gamma=float(loss.r1_gamma),
+        gp_weight=float(loss.gp_weight),
+        gp_interpolation=loss.gp_interpolation,
+    )
+
+    def init_variables(rng):
+        g_rng, d_rng = jax.random.split(rng)
+        z = jnp.zeros((1, config.model.z_dim), jnp.float32)
+        return {
+            "g": networks.generator.init(g_rng, z, None, train=False),
+            "d": networks.discriminator.init(d_rng, jnp.zeros((1, *example_shape), jnp.float32), None, train=False),
+        }
+
+    def end_of_step(state: TrainState) -> TrainState:
+        return state.replace(ema=ema_update(state.ema, state.nets["g"], t.ema_decay))
+
+    return Method(
+        networks={
+            "g": Network(networks.generator, optim.build(o, o.g_lr)),
+            "d": Network(
+                networks.discriminator,
+                optim.build(o, o.d_lr),
+                project=optim.clip_parameters(o.d_clip) if o.d_clip > 0 else None,
+            ),
+        },
+        phases=(
+            Phase("d", network="d", loss=losses.d_loss, repeats=t.n_critic),
+            Phase("g", network="g", loss=losses.g_loss),
+        ),
+        init_variables=init_variables,
+        sample_latents=losses.sample_latents,
+        generate=losses.generate,
+        end_of_step=end_of_step,
+        seed=config.seed,
+        real_batches=t.n_critic,
+    )
