@@ -16,10 +16,10 @@ import pathlib
 import tempfile
 import time
 
+import grain
 import numpy as np
 from absl import app, flags
 from array_record.python.array_record_module import ArrayRecordWriter
-import grain
 from PIL import Image
 
 from clr_gan_jax.data import array_record_source, make_dataset, make_iterator

@@ -11,16 +11,12 @@ Needs torch and torch-fidelity (test extra).
 import os
 import time
 
-from absl import app
-from absl import flags
 import jax
 import numpy as np
 import torch
+from absl import app, flags
 
-from clr_gan_jax.metrics import convert_inception
-from clr_gan_jax.metrics import features
-from clr_gan_jax.metrics import inception_weights
-from clr_gan_jax.metrics import torch_reference
+from clr_gan_jax.metrics import convert_inception, features, inception_weights, torch_reference
 
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Images per batch.")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 32, "Side of the input images (resized to 299 inside).")

@@ -70,7 +70,8 @@ def main():
     start = time.monotonic()
     child = subprocess.Popen(command)
     samples = []
-    log = open(args.csv, "w", newline="") if args.csv else None  # written as it goes: a killed run keeps its samples
+    # written as it goes: a killed run keeps its samples
+    log = open(args.csv, "w", newline="") if args.csv else None  # noqa: SIM115
     if log:
         csv.writer(log).writerow(("seconds", "rss_mib"))
     while child.poll() is None:

@@ -40,9 +40,15 @@ class SimpleCNNGenerator(nn.Module):
         w = width
         self.net = nn.Sequential(
             nn.ConvTranspose2d(z_dim, w, 4, 1, 0),
-            nn.BatchNorm2d(w), nn.ReLU(), nn.ConvTranspose2d(w, w // 2, 4, 2, 1),
-            nn.BatchNorm2d(w // 2), nn.ReLU(), nn.ConvTranspose2d(w // 2, w // 4, 4, 2, 1),
-            nn.BatchNorm2d(w // 4), nn.ReLU(), nn.ConvTranspose2d(w // 4, channels, 4, 2, 1),
+            nn.BatchNorm2d(w),
+            nn.ReLU(),
+            nn.ConvTranspose2d(w, w // 2, 4, 2, 1),
+            nn.BatchNorm2d(w // 2),
+            nn.ReLU(),
+            nn.ConvTranspose2d(w // 2, w // 4, 4, 2, 1),
+            nn.BatchNorm2d(w // 4),
+            nn.ReLU(),
+            nn.ConvTranspose2d(w // 4, channels, 4, 2, 1),
             nn.Tanh(),
         )
         self.apply(_dcgan_init)
@@ -58,9 +64,14 @@ class SimpleCNNDiscriminator(nn.Module):
         super().__init__()
         w = width
         self.trunk = nn.Sequential(
-            nn.Conv2d(channels, w // 4, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(w // 4, w // 2, 4, 2, 1), nn.BatchNorm2d(w // 2), nn.LeakyReLU(0.2),
-            nn.Conv2d(w // 2, w, 4, 2, 1), nn.BatchNorm2d(w), nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, w // 4, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(w // 4, w // 2, 4, 2, 1),
+            nn.BatchNorm2d(w // 2),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(w // 2, w, 4, 2, 1),
+            nn.BatchNorm2d(w),
+            nn.LeakyReLU(0.2),
         )
         self.logit = nn.Conv2d(w, 1, 4, 1, 0)
         self.phi = nn.Conv2d(w, phi_dim, 4, 1, 0)
@@ -102,9 +113,20 @@ class SimpleMLPDiscriminator(nn.Module):
 class CLRTrainStep:
     """n_critic D updates then one G update (and G's EMA), as `steps.train_step` with the vanilla loss."""
 
-    def __init__(self, generator, discriminator, z_dim: int, n_critic: int, lr: float = 8e-4,
-                 betas=(0.5, 0.999), w_clr: float = 5.0, w_rec: float = 0.5, ema_decay: float = 0.999,
-                 compute_dtype: torch.dtype = torch.float32, reuse_fakes: bool = False):
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        z_dim: int,
+        n_critic: int,
+        lr: float = 8e-4,
+        betas=(0.5, 0.999),
+        w_clr: float = 5.0,
+        w_rec: float = 0.5,
+        ema_decay: float = 0.999,
+        compute_dtype: torch.dtype = torch.float32,
+        reuse_fakes: bool = False,
+    ):
         self.g, self.d = generator, discriminator
         self.compute_dtype, self.reuse_fakes = compute_dtype, reuse_fakes
         self.ema = copy.deepcopy(generator).requires_grad_(False)
@@ -160,7 +182,9 @@ class CLRTrainStep:
         """reals: (n_critic, B, ...) uint8 images or float points. Returns (mean D loss, G loss), unsynced."""
         d_losses = []
         for i in range(self.n_critic):
-            loss, fake = self.d_step(self.to_model_input(reals[i]), keep_fake=self.reuse_fakes and i == self.n_critic - 1)
+            loss, fake = self.d_step(
+                self.to_model_input(reals[i]), keep_fake=self.reuse_fakes and i == self.n_critic - 1
+            )
             d_losses.append(loss)
         g_loss = self.g_step(self.to_model_input(reals[-1]), fake)
         return torch.stack(d_losses).mean(), g_loss

@@ -32,13 +32,12 @@ import os
 import statistics
 import time
 
-from absl import app
-from absl import flags
 import jax
 import numpy as np
 import torch
-
 import torch_reference as ref  # bench/ is on sys.path when this file runs as a script
+from absl import app, flags
+
 from clr_gan_jax import sharding, steps
 from clr_gan_jax.default_config import base_config
 from clr_gan_jax.train import create_gan, create_state
@@ -83,7 +82,9 @@ def dcgan_config():
     c.data.name, c.data.resolution = "cifar10", 32
     c.model.update(arch="dcgan", z_dim=100, g_width=_WIDTH.value, d_width=_WIDTH.value, matmul_dtype=_JAX_DTYPE.value)
     c.optim.update(g_lr=8e-4, d_lr=8e-4, b1=0.5, b2=0.999)
-    c.train.update(batch_size=_BATCH_SIZE.value, n_critic=_N_CRITIC.value, ema_decay=0.999, reuse_fakes=_REUSE_FAKES.value)
+    c.train.update(
+        batch_size=_BATCH_SIZE.value, n_critic=_N_CRITIC.value, ema_decay=0.999, reuse_fakes=_REUSE_FAKES.value
+    )
     return c
 
 
@@ -93,7 +94,9 @@ def mlp_config():
     c.data.name = "ring8"
     c.model.update(arch="mlp", z_dim=32, hidden=256, depth=2)
     c.optim.update(g_lr=3e-4, d_lr=3e-4, b1=0.5, b2=0.999)
-    c.train.update(batch_size=_MLP_BATCH_SIZE.value, n_critic=_MLP_N_CRITIC.value, ema_decay=0.0, reuse_fakes=_REUSE_FAKES.value)
+    c.train.update(
+        batch_size=_MLP_BATCH_SIZE.value, n_critic=_MLP_N_CRITIC.value, ema_decay=0.0, reuse_fakes=_REUSE_FAKES.value
+    )
     return c
 
 
@@ -129,10 +132,19 @@ def torch_step(config, threads: int):
         g = ref.SimpleMLPGenerator(m.z_dim, m.hidden, m.depth)
         d = ref.SimpleMLPDiscriminator(m.z_dim, m.hidden, m.depth)
     o = config.optim
-    step = ref.CLRTrainStep(g, d, m.z_dim, config.train.n_critic, o.d_lr, (o.b1, o.b2),
-                            config.clr.w_clr, config.clr.w_rec, config.train.ema_decay,
-                            getattr(torch, _TORCH_DTYPE.value) if m.arch == "dcgan" else torch.float32,
-                            config.train.reuse_fakes)
+    step = ref.CLRTrainStep(
+        g,
+        d,
+        m.z_dim,
+        config.train.n_critic,
+        o.d_lr,
+        (o.b1, o.b2),
+        config.clr.w_clr,
+        config.clr.w_rec,
+        config.train.ema_decay,
+        getattr(torch, _TORCH_DTYPE.value) if m.arch == "dcgan" else torch.float32,
+        config.train.reuse_fakes,
+    )
     reals = make_reals(config, np.random.default_rng(0))
     reals = torch.from_numpy(reals.transpose(0, 1, 4, 2, 3).copy() if reals.ndim == 5 else reals)
 
@@ -166,16 +178,31 @@ def benchmark(name: str, config, steps: int, threads: int) -> dict:
         for impl, run in runners if r % 2 == 0 else runners[::-1]:
             per_step[impl].append(run(steps) / steps)
     t = config.train
-    dtypes = {"jax": config.model.matmul_dtype, "torch": _TORCH_DTYPE.value if config.model.arch == "dcgan" else "float32"}
-    return {"name": name, "dtypes": dtypes, "batch": t.batch_size, "n_critic": t.n_critic, "steps": steps,
-            "compile": compile_seconds, "warm": warm, "per_step": per_step}
+    dtypes = {
+        "jax": config.model.matmul_dtype,
+        "torch": _TORCH_DTYPE.value if config.model.arch == "dcgan" else "float32",
+    }
+    return {
+        "name": name,
+        "dtypes": dtypes,
+        "batch": t.batch_size,
+        "n_critic": t.n_critic,
+        "steps": steps,
+        "compile": compile_seconds,
+        "warm": warm,
+        "per_step": per_step,
+    }
 
 
 def print_results(results: list[dict], threads: int):
-    print(f"\njax {jax.__version__} ({jax.devices()[0].platform}), torch {torch.__version__}, {threads} threads each, "
-          f"{_ROUNDS.value} rounds, median (min-max) seconds per step")
-    header = f"{'benchmark':<9} {'impl':<6} {'dtype':<8} {'batch':>5} {'n_crit':>6} {'steps/rnd':>9} {'setup s':>16} " \
-             f"{'s/step':>24} {'images/s':>9}"
+    print(
+        f"\njax {jax.__version__} ({jax.devices()[0].platform}), torch {torch.__version__}, {threads} threads each, "
+        f"{_ROUNDS.value} rounds, median (min-max) seconds per step"
+    )
+    header = (
+        f"{'benchmark':<9} {'impl':<6} {'dtype':<8} {'batch':>5} {'n_crit':>6} {'steps/rnd':>9} {'setup s':>16} "
+        f"{'s/step':>24} {'images/s':>9}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
@@ -185,13 +212,17 @@ def print_results(results: list[dict], threads: int):
             setup = f"compile {r['compile']:.1f}" if impl == "jax" else f"warm-up {r['warm'][impl]:.1f}"
             spread = f"{median:.4f} ({min(times):.4f}-{max(times):.4f})"
             rate = r["n_critic"] * r["batch"] / median
-            print(f"{r['name']:<9} {impl:<6} {r['dtypes'][impl]:<8} {r['batch']:>5} {r['n_critic']:>6} {r['steps']:>9} {setup:>16} "
-                  f"{spread:>24} {rate:>9.1f}")
+            print(
+                f"{r['name']:<9} {impl:<6} {r['dtypes'][impl]:<8} {r['batch']:>5} {r['n_critic']:>6} {r['steps']:>9} "
+                f"{setup:>16} {spread:>24} {rate:>9.1f}"
+            )
     print()
     for r in results:
         ratio = statistics.median(r["per_step"]["torch"]) / statistics.median(r["per_step"]["jax"])
-        print(f"{r['name']} batch {r['batch']}: jax ({r['dtypes']['jax']}) / torch ({r['dtypes']['torch']}) "
-              f"images/s = {ratio:.2f}")
+        print(
+            f"{r['name']} batch {r['batch']}: jax ({r['dtypes']['jax']}) / torch ({r['dtypes']['torch']}) "
+            f"images/s = {ratio:.2f}"
+        )
 
 
 def main(argv):

@@ -1,21 +1,21 @@
 """Config -> experiment: the one place that training, evaluation, export, sampling and the notebooks build from.
 
-    experiment = build.build(config)                      # validates the config; nothing is read or written
-    state = build.initial_state(experiment, mesh)         # replicated over the mesh
-    step = build.train_step_fn(experiment, mesh)          # step(state, batch, active) -> (state, metrics)
-    images = build.generate_fn(experiment)(state.ema, build.fixed_latents(experiment, 16))
+experiment = build.build(config)                      # validates the config; nothing is read or written
+state = build.initial_state(experiment, mesh)         # replicated over the mesh
+step = build.train_step_fn(experiment, mesh)          # step(state, batch, active) -> (state, metrics)
+images = build.generate_fn(experiment)(state.ema, build.fixed_latents(experiment, 16))
 """
 
 import dataclasses
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
 from clr_gan_jax import data, methods, models, sharding
-from clr_gan_jax.errors import require, require_number
+from clr_gan_jax.errors import require_number
 from clr_gan_jax.methods import METHODS, Method
 from clr_gan_jax.objectives import build_plugins, heads_of
 from clr_gan_jax.state import TrainState
@@ -43,13 +43,12 @@ def validate_loop(config: ml_collections.ConfigDict, num_devices: int):
     require_number("train.batch_size", t.batch_size, at_least=1, integer=True)
     for name in LOOP_INTERVALS:
         require_number(f"train.{name}", t[name], at_least=1, integer=True)
-    require(
-        t.batch_size % num_devices == 0,
-        f"train.batch_size={t.batch_size} is not divisible by the {num_devices} devices: use a multiple of {num_devices}",
-    )
+    sharding.require_divisible("train.batch_size", t.batch_size, num_devices)
 
 
-def build(config: ml_collections.ConfigDict, num_devices: int = 1, example_shape: tuple[int, ...] | None = None) -> Experiment:
+def build(
+    config: ml_collections.ConfigDict, num_devices: int = 1, example_shape: tuple[int, ...] | None = None
+) -> Experiment:
     """Validates ``config`` (UserError names the first bad field) and builds its method; reads no data.
 
     ``example_shape`` replaces the data's own (an exported generator is rebuilt without its data).
@@ -90,7 +89,9 @@ def abstract_state(experiment: Experiment, mesh=None) -> TrainState:
     With a mesh, each leaf also carries the replicated sharding, so a checkpoint can be
     restored onto it directly.
     """
-    shapes = jax.eval_shape(functools.partial(methods.init_state, experiment.method), jax.random.key(experiment.config.seed))
+    shapes = jax.eval_shape(
+        functools.partial(methods.init_state, experiment.method), jax.random.key(experiment.config.seed)
+    )
     if mesh is None:
         return shapes
     replicated = sharding.replicated(mesh)

@@ -24,12 +24,20 @@ def _path_name(path) -> str:
 
 def leaf_specs(tree) -> dict[str, tuple[tuple[int, ...], str]]:
     """{'nets/d/params/Conv_0/kernel': (shape, dtype name)} for every array of a state or of a checkpoint's metadata."""
-    return {_path_name(path): (tuple(leaf.shape), str(leaf.dtype)) for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+    return {
+        _path_name(path): (tuple(leaf.shape), str(leaf.dtype))
+        for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+    }
+
+
+def _relevance(name: str) -> tuple:
+    """Sort key: network parameters first (the clearest to name), then the rest of the networks, then the others."""
+    return (not name.startswith("nets/"), "/params/" not in name, name)
 
 
 def first_mismatch(saved: dict, expected: dict) -> str | None:
     """A sentence naming the first array in which two `leaf_specs` differ, or None if they agree."""
-    for name in sorted(set(saved) | set(expected)):
+    for name in sorted(set(saved) | set(expected), key=_relevance):
         if name not in saved:
             return f"{name} is in this config's model but not in the checkpoint"
         if name not in expected:

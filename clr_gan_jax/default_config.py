@@ -13,8 +13,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.method = "gan"  # training procedure: gan (the GAN zoo's: train.n_critic D updates, then one G update)
 
     c.data = ml_collections.ConfigDict()
-    c.data.name = "digits"  # ring8 | grid25 | digits | stacked_digits | cifar10 | celeb_a | lsun/<category> | images | shards
-    c.data.resolution = 32  # image side in pixels (dcgan: a power of two >= 8; ignored for 2-D points; shards: must match)
+    c.data.name = (
+        "digits"  # ring8 | grid25 | digits | stacked_digits | cifar10 | celeb_a | lsun/<category> | images | shards
+    )
+    c.data.resolution = (
+        32  # image side in pixels (dcgan: a power of two >= 8; ignored for 2-D points; shards: must match)
+    )
     c.data.path = ""  # images: folder or zip; shards: dataset-tool output dir; TFDS: data_dir ("" = TFDS default)
     c.data.split = "train"  # TFDS split
     c.data.transform = "none"  # images: none | center-crop | center-crop-wide (see the dataset tool)
@@ -40,7 +44,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.adversarial = "vanilla"  # vanilla (non-saturating) | hinge | lsgan | wgan
     c.loss.r1_gamma = 0.0  # R1 penalty (gamma/2) E||grad D(x)||^2 on reals; 0 disables it
     c.loss.gp_weight = 0.0  # WGAN-GP: weight * E(||grad D(x_hat)|| - 1)^2 on interpolates x_hat; 0 disables it
-    c.loss.gp_interpolation = "per_sample"  # x_hat = a x + (1-a) G(z), a ~ U(0,1): per_sample (paper) | per_batch (GAN zoo)
+    c.loss.gp_interpolation = (
+        "per_sample"  # x_hat = a x + (1-a) G(z), a ~ U(0,1): per_sample (paper) | per_batch (GAN zoo)
+    )
 
     c.clr = ml_collections.ConfigDict()
     c.clr.enabled = True  # False gives the plain GAN baseline
@@ -70,7 +76,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.num_samples = 64  # images per sample grid (points per scatter plot: 40x this)
 
     c.eval = ml_collections.ConfigDict()  # metrics of the EMA generator, in the loop and in --mode=evaluate
-    c.eval.metrics = ""  # comma-separated: fid,kid,is,pr (need inception_weights) | mixture | digits | stacked_digits; "" = none
+    c.eval.metrics = (
+        ""  # comma-separated: fid,kid,is,pr (need inception_weights) | mixture | digits | stacked_digits; "" = none
+    )
     c.eval.every = 1000  # steps between in-loop evaluations (the last step is always evaluated)
     c.eval.num_samples = 10000  # generated samples per evaluation (FID is biased upwards below ~10k)
     c.eval.batch_size = 256  # samples per generator / metric-network call, split over all devices

@@ -50,23 +50,34 @@ def initialize(
     if None in explicit and (detected_process_count() or 1) == 1:
         return False
     if init_timeout < 1 or heartbeat_timeout < 1:
-        raise UserError(f"--init_timeout and --heartbeat_timeout must be >= 1 second, got {init_timeout} and {heartbeat_timeout}")
+        raise UserError(
+            f"--init_timeout and --heartbeat_timeout must be >= 1 second, got {init_timeout} and {heartbeat_timeout}"
+        )
     if num_processes is not None and not 0 <= process_id < num_processes:
-        raise UserError(f"--process_id must be in [0, {num_processes}) for --num_processes={num_processes}, got {process_id}")
+        raise UserError(
+            f"--process_id must be in [0, {num_processes}) for --num_processes={num_processes}, got {process_id}"
+        )
     # Cross-process collectives on CPU need an implementation; older JAX releases default to none.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     where = f" at {coordinator_address}" if coordinator_address else ""
     who = f"process {process_id}" if process_id is not None else "this process"
-    watchdog = threading.Timer(init_timeout, _exit_with_error, args=(
-        f"{who} could not join the other processes{where} within --init_timeout={init_timeout}s: start all "
-        "processes with the same coordinator address and process count, or raise --init_timeout",
-    ))
+    watchdog = threading.Timer(
+        init_timeout,
+        _exit_with_error,
+        args=(
+            f"{who} could not join the other processes{where} within --init_timeout={init_timeout}s: start all "
+            "processes with the same coordinator address and process count, or raise --init_timeout",
+        ),
+    )
     watchdog.daemon = True
     watchdog.start()
     try:  # JAX's own timeout, a little later, is only the backstop: it aborts with a C++ stack dump
         jax.distributed.initialize(
-            coordinator_address, num_processes, process_id,
-            initialization_timeout=init_timeout + 30, heartbeat_timeout_seconds=heartbeat_timeout,
+            coordinator_address,
+            num_processes,
+            process_id,
+            initialization_timeout=init_timeout + 30,
+            heartbeat_timeout_seconds=heartbeat_timeout,
         )
     except (RuntimeError, ValueError, TypeError) as e:
         raise UserError(f"{who} could not join the other processes{where}: {_first_line(e)}") from e

@@ -32,7 +32,11 @@ def require_number(field: str, value, *, at_least=None, above=None, below=None, 
     bounds = [f">= {at_least}" if at_least is not None else "", f"> {above}" if above is not None else ""]
     bounds.append(f"< {below}" if below is not None else "")
     wanted = " ".join([kind, " and ".join(b for b in bounds if b)]).strip()
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float)) and value == value and abs(value) != float("inf")
+    ok = (
+        isinstance(value, int)
+        if integer
+        else isinstance(value, (int, float)) and value == value and abs(value) != float("inf")
+    )
     ok = ok and not isinstance(value, bool)
     ok = ok and (at_least is None or value >= at_least) and (above is None or value > above)
     ok = ok and (below is None or value < below)

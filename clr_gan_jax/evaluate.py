@@ -15,14 +15,15 @@ import hashlib
 import json
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import ml_collections
 import numpy as np
 from absl import logging
 
-from clr_gan_jax import build, checkpoints, data, export, images, sharding, workdir as workdir_lib
+from clr_gan_jax import build, checkpoints, data, export, images, sharding
+from clr_gan_jax import workdir as workdir_lib
 from clr_gan_jax.errors import UserError, require, require_number
 from clr_gan_jax.metrics import evaluator as evaluator_lib
 from clr_gan_jax.metrics import inception, inception_weights
@@ -43,18 +44,21 @@ def validate(config: ml_collections.ConfigDict, num_devices: int):
     e = config.eval
     for name in ("every", "num_samples", "batch_size"):
         require_number(f"eval.{name}", e[name], at_least=1, integer=True)
-    require(
-        e.batch_size % num_devices == 0,
-        f"eval.batch_size={e.batch_size} is not divisible by the {num_devices} devices: use a multiple of {num_devices}",
-    )
+    sharding.require_divisible("eval.batch_size", e.batch_size, num_devices)
     require(e.num_real is None or e.num_real >= 2, f"eval.num_real must be None (all) or >= 2, got {e.num_real!r}")
-    require(e.resize_mode in inception.RESIZE_MODES, f"eval.resize_mode must be one of {inception.RESIZE_MODES}, got {e.resize_mode!r}")
+    require(
+        e.resize_mode in inception.RESIZE_MODES,
+        f"eval.resize_mode must be one of {inception.RESIZE_MODES}, got {e.resize_mode!r}",
+    )
     names = metric_names(e)
     points = data.is_points(config.data)
     for name in names:
         spec = METRICS.get(name)
         if spec.datasets is not None:
-            require(config.data.name in spec.datasets, f"eval.metrics: {name!r} needs data.name in {spec.datasets}, got {config.data.name!r}")
+            require(
+                config.data.name in spec.datasets,
+                f"eval.metrics: {name!r} needs data.name in {spec.datasets}, got {config.data.name!r}",
+            )
         else:
             require(not points, f"eval.metrics: {name!r} needs images, not 2-D points ({config.data.name!r})")
     if any(METRICS.get(name).inception for name in names):
@@ -62,14 +66,21 @@ def validate(config: ml_collections.ConfigDict, num_devices: int):
         require(
             bool(path) and os.path.exists(os.path.expanduser(path)),
             f"eval.metrics={','.join(names)} needs the FID Inception weights, but eval.inception_weights={path!r} "
-            f"does not exist: {inception_weights.HOW_TO_GET}, then pass --config.eval.inception_weights=inception_fid.npz",
+            f"does not exist: {inception_weights.HOW_TO_GET}, "
+            "then pass --config.eval.inception_weights=inception_fid.npz",
         )
     if e.best_metric:
-        require(bool(names), f"eval.best_metric={e.best_metric!r} needs eval.metrics, e.g. --config.eval.metrics=fid; or set it to ''")
-        keys = [key for name in names for key in (METRICS.get(name).lower_is_better + METRICS.get(name).higher_is_better)]
+        require(
+            bool(names),
+            f"eval.best_metric={e.best_metric!r} needs eval.metrics, e.g. --config.eval.metrics=fid; or set it to ''",
+        )
+        keys = [
+            key for name in names for key in (METRICS.get(name).lower_is_better + METRICS.get(name).higher_is_better)
+        ]
         require(
             e.best_metric in keys,
-            f"eval.best_metric={e.best_metric!r} is not a result of eval.metrics={','.join(names)!r}; use one of {keys} or ''",
+            f"eval.best_metric={e.best_metric!r} is not a result of eval.metrics={','.join(names)!r}; "
+            f"use one of {keys} or ''",
         )
 
 

@@ -60,7 +60,9 @@ def sample_picture_fn(experiment: build.Experiment, source):
     return lambda samples: images.image_grid(images.to_uint8(samples))
 
 
-def write_sample_grid(config: ml_collections.ConfigDict, workdir: str, num: int, seed: int, output: str | None = None) -> str:
+def write_sample_grid(
+    config: ml_collections.ConfigDict, workdir: str, num: int, seed: int, output: str | None = None
+) -> str:
     """A grid (or scatter plot) of ``num`` EMA-generator samples from the latest checkpoint; returns its path."""
     experiment = build.build(config)
     variables, step = restore_ema(experiment, workdir)

@@ -3,7 +3,7 @@
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --mode=sample
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --mode=export
-  python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --mode=evaluate --checkpoints=all
+  python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --mode=evaluate
 
 Override config values with --config.<field>=<value>, e.g. --config.train.steps=500.
 """
@@ -19,23 +19,37 @@ from ml_collections import config_flags
 from clr_gan_jax import distributed, evaluate, export, train
 from clr_gan_jax.errors import TrainingDivergedError, UserError
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to a config file, optionally path:argument.", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory: checkpoints, samples, metrics. Training resumes from it.")
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Path to a config file, optionally path:argument.", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Run directory: checkpoints, samples, metrics. Training resumes from it."
+)
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "export", "evaluate"], "What to do with the run.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "--mode=sample: how many samples to draw.")
 _SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "--mode=sample: seed of the latents.")
 _OUTPUT = flags.DEFINE_string(
-    "output", None, "sample: PNG path (default <workdir>/samples/sample_<step>.png); "
-    "export: .npz path (default <workdir>/export/generator.npz)."
+    "output",
+    None,
+    "sample: PNG path (default <workdir>/samples/sample_<step>.png); "
+    "export: .npz path (default <workdir>/export/generator.npz).",
 )
 _CHECKPOINTS = flags.DEFINE_string("checkpoints", "latest", "--mode=evaluate: latest, all, or steps like 1000,2000.")
-_IMAGES = flags.DEFINE_string("images", "", "--mode=evaluate: a folder or zip of images to evaluate instead of checkpoints.")
+_IMAGES = flags.DEFINE_string(
+    "images", "", "--mode=evaluate: a folder or zip of images to evaluate instead of checkpoints."
+)
 # Multi-process runs (TPU pods and SLURM are detected without these; see launch/).
-_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0, when not on a TPU pod or SLURM.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0, when not on a TPU pod or SLURM."
+)
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes, with --coordinator_address.")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in [0, num_processes), with --coordinator_address.")
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "This process's index in [0, num_processes), with --coordinator_address."
+)
 _INIT_TIMEOUT = flags.DEFINE_integer("init_timeout", 300, "Seconds to wait at start-up for all processes to join.")
-_HEARTBEAT_TIMEOUT = flags.DEFINE_integer("heartbeat_timeout", 100, "Seconds of silence after which a process counts as dead.")
+_HEARTBEAT_TIMEOUT = flags.DEFINE_integer(
+    "heartbeat_timeout", 100, "Seconds of silence after which a process counts as dead."
+)
 flags.mark_flags_as_required(["config", "workdir"])
 
 

@@ -1,11 +1,11 @@
 """Optimizers by name (``optim.name``) and the projection that WGAN applies after every D update.
 
-  adam     Adam(lr, b1, b2, eps), as torch.optim.Adam
-  rmsprop  RMSprop(lr) as torch.optim.RMSprop: squared-gradient average with decay b2 (torch's
-           alpha, 0.99), eps added outside the square root, no momentum
+adam     Adam(lr, b1, b2, eps), as torch.optim.Adam
+rmsprop  RMSprop(lr) as torch.optim.RMSprop: squared-gradient average with decay b2 (torch's
+         alpha, 0.99), eps added outside the square root, no momentum
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

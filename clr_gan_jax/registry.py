@@ -1,15 +1,16 @@
 """Registries: names in configs resolved to code, with one-line errors for unknown names.
 
-    ARCHITECTURES = Registry("model.arch")
+ARCHITECTURES = Registry("model.arch")
 
-    @ARCHITECTURES.register("dcgan")
-    def build_dcgan(...): ...
+@ARCHITECTURES.register("dcgan")
+def build_dcgan(...): ...
 
-    ARCHITECTURES.get("dcgan")   # -> build_dcgan
-    ARCHITECTURES.get("dcagn")   # UserError: model.arch: unknown name 'dcagn'; known: dcgan, mlp
+ARCHITECTURES.get("dcgan")   # -> build_dcgan
+ARCHITECTURES.get("dcagn")   # UserError: model.arch: unknown name 'dcagn'; known: dcgan, mlp
 """
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from clr_gan_jax.errors import UserError
 

@@ -2,7 +2,10 @@
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from clr_gan_jax.errors import require
 
 DATA_AXIS = "data"
 
@@ -31,3 +34,11 @@ def put_batch(local_batch, mesh: Mesh, batch_dim: int = 0):
 def local_replica(tree):
     """This process's own copy of a replicated tree: for work only one process does (sample grids)."""
     return jax.tree.map(lambda x: x.addressable_data(0), tree)
+
+
+def require_divisible(field: str, batch_size: int, num_devices: int):
+    """A global batch must split evenly over the devices; UserError naming the field otherwise."""
+    require(
+        batch_size % num_devices == 0,
+        f"{field}={batch_size} is not divisible by the {num_devices} devices: use a multiple of {num_devices}",
+    )

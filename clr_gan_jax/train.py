@@ -13,7 +13,8 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from clr_gan_jax import build, checkpoints, data, evaluate, export, images, sharding, workdir as workdir_lib
+from clr_gan_jax import build, checkpoints, data, evaluate, export, images, sharding
+from clr_gan_jax import workdir as workdir_lib
 from clr_gan_jax.errors import TrainingDivergedError
 from clr_gan_jax.state import TrainState
 from clr_gan_jax.writers import MetricWriter, ProgressLine
@@ -28,7 +29,7 @@ def _first_nonfinite(history: list[tuple[int, dict]]):
 
 
 def step_batch(batch: dict, real_batches: int, mesh) -> dict:
-    """A host batch of real_batches * B examples -> (real_batches, B, ...) global arrays split over the mesh on axis 1."""
+    """A host batch of real_batches * B examples -> (real_batches, B, ...) global arrays, axis 1 split over the mesh."""
     local = {k: np.asarray(v).reshape(real_batches, -1, *np.shape(v)[1:]) for k, v in batch.items()}
     return sharding.put_batch(local, mesh, batch_dim=1)
 
@@ -73,7 +74,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     writer = MetricWriter(workdir) if is_writer else None
     progress = ProgressLine(t.steps)
     evaluation = (
-        evaluate.PeriodicEvaluation(experiment, source, mesh, workdir, writer) if evaluate.metric_names(config.eval) else None
+        evaluate.PeriodicEvaluation(experiment, source, mesh, workdir, writer)
+        if evaluate.metric_names(config.eval)
+        else None
     )
     logging.info(
         "Training %s (%s, %s, %s) on %s for %d steps; %d devices, global batch %d; phases %s.",

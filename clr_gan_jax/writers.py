@@ -15,7 +15,7 @@ class MetricWriter:
         from tensorboardX import SummaryWriter
 
         os.makedirs(workdir, exist_ok=True)
-        self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+        self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")  # noqa: SIM115 -- open for the whole run
         self._tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
     def write_scalars(self, step: int, scalars: dict):

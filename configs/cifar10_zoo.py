@@ -35,9 +35,20 @@ from clr_gan_jax.default_config import base_config
 OBJECTIVES = {
     "dcgan": {},
     "dcgan_r1": {"loss.r1_gamma": 10.0},
-    "wgan": {"loss.adversarial": "wgan", "optim.name": "rmsprop", "optim.g_lr": 2e-4, "optim.d_lr": 2e-4,
-             "optim.b2": 0.99, "optim.d_clip": 0.01},
-    "wgan_gp": {"loss.adversarial": "wgan", "loss.gp_weight": 10.0, "loss.gp_interpolation": "per_batch", "optim.b2": 0.9},
+    "wgan": {
+        "loss.adversarial": "wgan",
+        "optim.name": "rmsprop",
+        "optim.g_lr": 2e-4,
+        "optim.d_lr": 2e-4,
+        "optim.b2": 0.99,
+        "optim.d_clip": 0.01,
+    },
+    "wgan_gp": {
+        "loss.adversarial": "wgan",
+        "loss.gp_weight": 10.0,
+        "loss.gp_interpolation": "per_batch",
+        "optim.b2": 0.9,
+    },
     "sngan": {"model.spectral_norm": True},
     "sngan_hinge": {"model.spectral_norm": True, "loss.adversarial": "hinge"},
     "lsgan": {"loss.adversarial": "lsgan"},

@@ -3,6 +3,7 @@ image files, zips (one with a corrupt member) and LMDB folders."""
 
 import importlib.util
 import io
+import json
 import os
 import struct
 import subprocess
@@ -30,7 +31,9 @@ def ring8_config():
     c = base_config()
     c.data.name = "ring8"
     c.model.update(arch="mlp", z_dim=8, hidden=32, depth=1)
-    c.train.update(steps=20, batch_size=32, n_critic=2, log_every=10, sample_every=10, checkpoint_every=10, num_samples=8)
+    c.train.update(
+        steps=20, batch_size=32, n_critic=2, log_every=10, sample_every=10, checkpoint_every=10, num_samples=8
+    )
     return c
 
 
@@ -49,6 +52,16 @@ def load_config_file(path: str, *args):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.get_config(*args)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_jsonl(path) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(line) for line in f]
 
 
 def run_cli(*args, env_extra=None, script=None, timeout=600):

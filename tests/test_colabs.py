@@ -6,6 +6,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+pytestmark = pytest.mark.slow  # starts processes
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -30,7 +30,9 @@ def test_digits_and_stacked_digits():
     np.testing.assert_array_equal(item["image"], stacked[7]["image"])  # a fixed set for a seed
     images, labels = embedded.load_digits_images(16)
     for channel, digit in zip(range(3), f"{int(item['label']):03d}"):
-        matches = [i for i in np.flatnonzero(labels == int(digit)) if np.array_equal(images[i], item["image"][..., channel])]
+        matches = [
+            i for i in np.flatnonzero(labels == int(digit)) if np.array_equal(images[i], item["image"][..., channel])
+        ]
         assert matches, f"channel {channel} is not a digit {digit}"
     assert len({int(stacked[i]["label"]) for i in range(500)}) > 300
 
@@ -71,6 +73,8 @@ def test_mirror_flips_some_images_left_right():
     source = embedded.DigitsSource(8)
     plain = next(make_iterator(make_dataset(source, batch_size=64, seed=0)))
     mirrored = next(make_iterator(make_dataset(source, batch_size=64, seed=0, mirror=True)))
-    flipped = [np.array_equal(m, p[:, ::-1]) and not np.array_equal(m, p) for m, p in zip(mirrored["image"], plain["image"])]
+    flipped = [
+        np.array_equal(m, p[:, ::-1]) and not np.array_equal(m, p) for m, p in zip(mirrored["image"], plain["image"])
+    ]
     kept = [np.array_equal(m, p) for m, p in zip(mirrored["image"], plain["image"])]
     assert all(f or k for f, k in zip(flipped, kept)) and 16 < sum(flipped) < 48

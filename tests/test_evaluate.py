@@ -1,23 +1,17 @@
 """Evaluation wired into training and the CLI: in-loop metrics, the best checkpoint, --mode=evaluate, FID end to end."""
 
-import json
 import os
 
 import jax
 import numpy as np
 import pytest
 import scipy.linalg
+from helpers import read_json, read_jsonl, restore_state, run_cli
 from PIL import Image
 
-from clr_gan_jax import checkpoints, data, evaluate, sharding, train
+from clr_gan_jax import data, evaluate, train
 from clr_gan_jax.default_config import base_config
-from clr_gan_jax.validation import UserError, validate_config
-from test_metrics import random_inception_npz  # noqa: F401 -- a module-scoped fixture: random FID Inception weights
-from test_train import run_cli
-
-
-def read_jsonl(path):
-    return [json.loads(line) for line in open(path)]
+from clr_gan_jax.errors import UserError
 
 
 def ring8_config():
@@ -25,8 +19,17 @@ def ring8_config():
     c.data.name = "ring8"
     c.model.update(arch="mlp", z_dim=8, hidden=32, depth=1)
     c.optim.update(g_lr=3e-3, d_lr=3e-3)  # fast enough for the metrics to move within 40 steps
-    c.train.update(steps=40, batch_size=32, n_critic=2, log_every=10, sample_every=40, checkpoint_every=10,
-                   keep_checkpoints=4, num_samples=8, ema_decay=0.0)
+    c.train.update(
+        steps=40,
+        batch_size=32,
+        n_critic=2,
+        log_every=10,
+        sample_every=40,
+        checkpoint_every=10,
+        keep_checkpoints=4,
+        num_samples=8,
+        ema_decay=0.0,
+    )
     c.eval.update(metrics="mixture", every=10, num_samples=512, batch_size=256, best_metric="kl_modes")
     return c
 
@@ -54,17 +57,12 @@ def test_best_checkpoint_is_the_state_of_the_best_evaluation(ring8_run):
     lines = [line for line in read_jsonl(os.path.join(workdir, "metrics.jsonl")) if "eval/kl_modes" in line]
     values = [line["eval/kl_modes"] for line in lines]
     best_index = int(np.nanargmin(values))
-    best = json.load(open(os.path.join(workdir, "best", "best.json")))
+    best = read_json(os.path.join(workdir, "best", "best.json"))
     assert best == {"metric": "kl_modes", "value": values[best_index], "step": lines[best_index]["step"]}
     assert os.listdir(os.path.join(workdir, "best", "checkpoints")) == [str(best["step"])]
 
-    def ema(directory, step):
-        checkpointer = checkpoints.Checkpointer(directory, 1)
-        state = checkpointer.restore(step, train.create_state(train.create_gan(config), config, sharding.make_mesh()))
-        checkpointer.close()
-        return jax.device_get(state.ema)
-
-    kept, saved = ema(workdir, best["step"]), ema(os.path.join(workdir, "best"), best["step"])
+    kept = restore_state(config, workdir, best["step"]).ema
+    saved = restore_state(config, os.path.join(workdir, "best"), best["step"]).ema
     for x, y in zip(jax.tree.leaves(kept), jax.tree.leaves(saved)):
         np.testing.assert_array_equal(x, y)
 
@@ -79,8 +77,12 @@ def digits_config():
 
 
 DIGITS_FLAGS = [
-    "--config=configs/digits_dcgan_clr.py", "--config.data.resolution=8", "--config.model.z_dim=8",
-    "--config.model.g_width=16", "--config.model.d_width=16", "--config.eval.num_samples=400",
+    "--config=configs/digits_dcgan_clr.py",
+    "--config.data.resolution=8",
+    "--config.model.z_dim=8",
+    "--config.model.g_width=16",
+    "--config.model.d_width=16",
+    "--config.eval.num_samples=400",
 ]
 
 
@@ -109,7 +111,9 @@ def test_evaluate_mode_writes_a_metric_line_per_checkpoint(digits_run):
 
 
 def test_evaluate_mode_names_missing_checkpoints(digits_run, tmp_path):
-    with pytest.raises(UserError, match=r"^--checkpoints='4,5': no checkpoint at step\(s\) \[5\]; .* has steps \[4, 8\]$"):
+    with pytest.raises(
+        UserError, match=r"^--checkpoints='4,5': no checkpoint at step\(s\) \[5\]; .* has steps \[4, 8\]$"
+    ):
         evaluate.run(digits_config(), digits_run, "4,5")
     with pytest.raises(UserError, match="^no checkpoint in .*: train first"):
         evaluate.run(digits_config(), str(tmp_path))
@@ -148,11 +152,17 @@ def _low_rank_sqrtm(matrix):
     return np.diag(np.sqrt(eigenvalues))
 
 
-def test_fid_of_a_tiny_run_with_converted_random_weights(digits_run, random_inception_npz, tmp_path, monkeypatch):  # noqa: F811
+def test_fid_of_a_tiny_run_with_converted_random_weights(digits_run, random_inception_npz, tmp_path, monkeypatch):
     monkeypatch.setattr(scipy.linalg, "sqrtm", _low_rank_sqrtm)
     config = digits_config()
-    config.eval.update(metrics="fid,digits", num_samples=8, num_real=8, batch_size=8,
-                       inception_weights=random_inception_npz, cache_dir=str(tmp_path / "cache"))
+    config.eval.update(
+        metrics="fid,digits",
+        num_samples=8,
+        num_real=8,
+        batch_size=8,
+        inception_weights=random_inception_npz,
+        cache_dir=str(tmp_path / "cache"),
+    )
     fid_line, digits_line = evaluate.run(config, digits_run)
     assert fid_line["metric"] == "fid" and fid_line["snapshot_step"] == 8 and np.isfinite(fid_line["results"]["fid"])
     assert fid_line["results"]["fid"] > 0 and digits_line["metric"] == "digits"
@@ -163,9 +173,15 @@ def test_fid_of_a_tiny_run_with_converted_random_weights(digits_run, random_ince
 @pytest.mark.parametrize(
     "update, message",
     [
-        ({"metrics": "fidd"}, "eval.metrics: unknown metric 'fidd'; choose from fid, kid, is, pr, mixture, digits, stacked_digits"),
+        (
+            {"metrics": "fidd"},
+            "eval.metrics: unknown name 'fidd'; known: fid, kid, is, pr, mixture, digits, stacked_digits",
+        ),
         ({"metrics": "mixture"}, "eval.metrics: 'mixture' needs data.name in ('ring8', 'grid25'), got 'digits'"),
-        ({"metrics": "fid", "inception_weights": "absent.npz"}, "eval.inception_weights='absent.npz' does not exist: download"),
+        (
+            {"metrics": "fid", "inception_weights": "absent.npz"},
+            "eval.inception_weights='absent.npz' does not exist: download",
+        ),
         ({"best_metric": "fid"}, "eval.best_metric='fid' is not a result of eval.metrics='digits'; use one of"),
         ({"every": 0}, "eval.every must be an integer >= 1, got 0"),
         ({"batch_size": 12}, "eval.batch_size=12 is not divisible by the 8 devices"),
@@ -175,5 +191,5 @@ def test_bad_eval_config_is_one_line(update, message):
     config = digits_config()
     config.eval.update(update)
     with pytest.raises(UserError) as error:
-        validate_config(config, num_devices=8)
+        evaluate.validate(config, num_devices=8)
     assert message in str(error.value) and "\n" not in str(error.value)

@@ -9,12 +9,9 @@ torch = pytest.importorskip("torch", reason="the parity test needs torch (test e
 if importlib.util.find_spec("torch_fidelity") is None:  # its __init__ needs torchvision: do not import it
     pytest.skip("the parity test needs torch-fidelity (pip install --no-deps torch-fidelity)", allow_module_level=True)
 
-import jax  # noqa: E402
+import jax
 
-from clr_gan_jax.metrics import convert_inception  # noqa: E402
-from clr_gan_jax.metrics import inception  # noqa: E402
-from clr_gan_jax.metrics import inception_weights  # noqa: E402
-from clr_gan_jax.metrics import torch_reference  # noqa: E402
+from clr_gan_jax.metrics import convert_inception, inception, inception_weights, torch_reference
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +45,10 @@ def test_pool3_matches_torch(torch_model, converted, resize_mode, size):
 
 def test_weights_hash_is_stored(converted):
     path, sha256 = converted
-    assert inception_weights.load_inception_params(path).sha256 == sha256 == convert_inception.file_sha256(
-        path.replace(".npz", ".pth")
+    assert (
+        inception_weights.load_inception_params(path).sha256
+        == sha256
+        == convert_inception.file_sha256(path.replace(".npz", ".pth"))
     )
 
 

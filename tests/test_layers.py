@@ -58,7 +58,11 @@ def test_upconv_is_pytorch_transposed_conv_k4_s2_p1(rng, impl):
     [
         (layers.conv_k4s2p1, layers.xla_conv_k4s2p1, (2, 8, 6, 3)),
         (layers.transposed_conv_k4s2p1, layers.xla_transposed_conv_k4s2p1, (2, 3, 5, 3)),
-        (layers.transposed_conv_k4s2p1, layers.xla_transposed_conv_k4s2p1, (1, 1, 1, 3)),  # all taps but one land outside
+        (
+            layers.transposed_conv_k4s2p1,
+            layers.xla_transposed_conv_k4s2p1,
+            (1, 1, 1, 3),
+        ),  # all taps but one land outside
     ],
 )
 def test_matmul_forms_equal_xla_convolutions_in_values_and_gradients(rng, matmul_form, xla_form, shape):
@@ -110,13 +114,17 @@ def test_bfloat16_matmul_runs_forward_and_input_gradient_in_bfloat16(rng):
 
     grad_fn = jax.grad(loss, argnums=(0, 1))
     exact, low = grad_fn(x, kernel, jnp.float32), grad_fn(x, kernel, jnp.bfloat16)
-    for e, l in zip(exact, low):
-        assert l.dtype == np.float32
-        np.testing.assert_allclose(l, e, rtol=0.05, atol=0.05 * float(np.abs(e).max()))
+    for e, lo in zip(exact, low):
+        assert lo.dtype == np.float32
+        np.testing.assert_allclose(lo, e, rtol=0.05, atol=0.05 * float(np.abs(e).max()))
     assert not np.array_equal(low[0], exact[0])  # the input gradient did go through bfloat16
     hlo = jax.jit(grad_fn, static_argnums=2).lower(x, kernel, jnp.bfloat16).as_text()
     products = [line for line in hlo.splitlines() if "dot_general" in line and "=" in line]
     operand_types = sorted(line.split(":")[-1].split("->")[0].strip() for line in products)
     assert operand_types == sorted(
-        ["(tensor<6x32xbf16>, tensor<32x8xbf16>)", "(tensor<6x8xbf16>, tensor<32x8xbf16>)", "(tensor<6x32xf32>, tensor<6x8xf32>)"]
+        [
+            "(tensor<6x32xbf16>, tensor<32x8xbf16>)",
+            "(tensor<6x8xbf16>, tensor<32x8xbf16>)",
+            "(tensor<6x32xf32>, tensor<6x8xf32>)",
+        ]
     ), products

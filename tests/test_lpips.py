@@ -162,9 +162,6 @@ def test_distance_to_itself_is_zero(variables, distances_and_grads):
     x = images(SHAPES[0], 3)
     distances, (gx, gy) = distances_and_grads(variables, x, x)
     _, (g_apart, _) = distances_and_grads(variables, x, images(SHAPES[0], 4))
-    print(
-        f"d(x, x) = {np.abs(distances).max():.1e}; gradient there / apart {np.abs(gx).max() / np.abs(g_apart).max():.1e}"
-    )
     np.testing.assert_allclose(distances, 0.0, atol=1e-10)
     assert max(np.abs(gx).max(), np.abs(gy).max()) < 1e-6 * np.abs(g_apart).max()
 

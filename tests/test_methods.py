@@ -1,4 +1,4 @@
-"""The generic train step: phases, repeats, lazy phases, aux state, projections; data parallel over 8 devices equals 1."""
+"""The generic train step: phases, repeats, lazy phases, aux state, projections; 8 devices equal 1."""
 
 import jax
 import jax.numpy as jnp
@@ -22,17 +22,25 @@ def toy_method() -> Method:
         return jnp.square(params["w"] - inputs.batch["image"][0]), PhaseOutput(metrics={}, aux=aux)
 
     def loss_b(params, inputs):
-        return 0.0 * params["w"], PhaseOutput(metrics={"b_runs": inputs.aux["count_b"] + 1.0}, aux={"count_b": inputs.aux["count_b"] + 1})
+        return 0.0 * params["w"], PhaseOutput(
+            metrics={"b_runs": inputs.aux["count_b"] + 1.0}, aux={"count_b": inputs.aux["count_b"] + 1}
+        )
 
     return Method(
-        networks={"g": Network(module=None, optimizer=optax.sgd(0.5), project=lambda p: {"w": jnp.minimum(p["w"], 2.5)})},
+        networks={
+            "g": Network(module=None, optimizer=optax.sgd(0.5), project=lambda p: {"w": jnp.minimum(p["w"], 2.5)})
+        },
         phases=(Phase("a", "g", loss_a, repeats=2), Phase("b", "g", loss_b, every=2)),
         init_variables=lambda rng: {"g": {"params": {"w": jnp.zeros(())}}},
         sample_latents=lambda rng, n: {"z": jnp.zeros((n, 1))},
         generate=lambda variables, latents: latents["z"],
         end_of_step=lambda state: state.replace(ema=ema_update(state.ema, state.nets["g"], 0.5)),
         real_batches=2,
-        init_aux=lambda: {"seen": jnp.zeros(8), "count_a": jnp.zeros((), jnp.int32), "count_b": jnp.zeros((), jnp.int32)},
+        init_aux=lambda: {
+            "seen": jnp.zeros(8),
+            "count_a": jnp.zeros((), jnp.int32),
+            "count_b": jnp.zeros((), jnp.int32),
+        },
     )
 
 

@@ -6,14 +6,14 @@ import scipy.linalg
 
 from clr_gan_jax import sharding
 from clr_gan_jax.metrics import evaluator as evaluator_lib
-from clr_gan_jax.metrics import fid
-from clr_gan_jax.metrics import inception
-from clr_gan_jax.metrics import inception_score
-from clr_gan_jax.metrics import inception_weights
-from clr_gan_jax.metrics import kid
-from clr_gan_jax.metrics import npz_tree
-from clr_gan_jax.metrics import precision_recall
-from clr_gan_jax.metrics import reference_cache
+from clr_gan_jax.metrics import (
+    fid,
+    inception,
+    inception_score,
+    kid,
+    precision_recall,
+    reference_cache,
+)
 
 
 def _random_covariance(rng, dim):
@@ -160,23 +160,6 @@ class _ImageSource:
         return {"image": self.images[index], "label": np.int32(0)}
 
 
-@pytest.fixture(scope="module")
-def random_inception_npz(tmp_path_factory):
-    """He-normal Inception weights written as a converted file (no torch needed)."""
-    rng = np.random.default_rng(0)
-    flat = {}
-    for collection in ("params", "batch_stats"):
-        for name, leaf in npz_tree.flatten(inception.variable_shapes()[collection]).items():
-            if name.endswith("kernel"):
-                value = rng.standard_normal(leaf.shape) * np.sqrt(2.0 / np.prod(leaf.shape[:-1]))
-            else:
-                value = np.ones(leaf.shape) if name.endswith(("scale", "var")) else np.zeros(leaf.shape)
-            flat[name] = value.astype(np.float32)
-    path = str(tmp_path_factory.mktemp("weights") / "random_inception.npz")
-    inception_weights.save_npz(path, flat, sha256="0" * 64)
-    return path
-
-
 def test_inception_evaluator_end_to_end_with_cache(random_inception_npz, tmp_path):
     """Computes the real statistics once, then reads them from the cache. (One FID only:
     scipy's sqrtm of a singular 2048x2048 matrix takes ~40 s on 2 cores.)"""
@@ -217,14 +200,24 @@ def test_inception_evaluator_end_to_end_with_cache(random_inception_npz, tmp_pat
 def test_inception_metrics_without_weights_name_the_file(tmp_path):
     with pytest.raises(ValueError, match="pt_inception-2015-12-05-6726825d.pth"):
         evaluator_lib.create_evaluator(
-            ["fid"], dataset_name="toy", source=_ImageSource(np.zeros((4, 8, 8, 3), np.uint8)), resolution=8,
-            num_samples=4, batch_size=4, cache_dir=str(tmp_path),
+            ["fid"],
+            dataset_name="toy",
+            source=_ImageSource(np.zeros((4, 8, 8, 3), np.uint8)),
+            resolution=8,
+            num_samples=4,
+            batch_size=4,
+            cache_dir=str(tmp_path),
         )
 
 
 def test_unknown_metric_is_refused(tmp_path):
     with pytest.raises(ValueError, match="Unknown metrics"):
         evaluator_lib.create_evaluator(
-            ["fidd"], dataset_name="toy", source=_ImageSource(np.zeros((4, 8, 8, 3), np.uint8)), resolution=8,
-            num_samples=4, batch_size=4, cache_dir=str(tmp_path),
+            ["fidd"],
+            dataset_name="toy",
+            source=_ImageSource(np.zeros((4, 8, 8, 3), np.uint8)),
+            resolution=8,
+            num_samples=4,
+            batch_size=4,
+            cache_dir=str(tmp_path),
         )

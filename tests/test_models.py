@@ -31,7 +31,15 @@ def test_dcgan_at_32px_has_the_zoo_layers():
     assert d["params/phi/kernel"] == (4, 4, 1024, 100) and d["params/logit/kernel"] == (4, 4, 1024, 1)
     # checkpoints and the generator_from_npz notebook address the layers by these names
     assert {k.split("/")[1] for k in d} == {"Conv_0", "Conv_1", "Conv_2", "BatchNorm_0", "BatchNorm_1", "logit", "phi"}
-    assert {k.split("/")[1] for k in g} == {"Project_0", "UpConv_0", "UpConv_1", "UpConv_2", "BatchNorm_0", "BatchNorm_1", "BatchNorm_2"}
+    assert {k.split("/")[1] for k in g} == {
+        "Project_0",
+        "UpConv_0",
+        "UpConv_1",
+        "UpConv_2",
+        "BatchNorm_0",
+        "BatchNorm_1",
+        "BatchNorm_2",
+    }
 
 
 @pytest.mark.parametrize("resolution", [8, 16, 64])
@@ -42,7 +50,12 @@ def test_dcgan_outputs_over_resolutions(resolution):
     x = g.apply(g.init(jax.random.key(0), z), z)
     assert x.shape == (2, resolution, resolution, 1) and float(jnp.abs(x).max()) <= 1.0
     out = d.apply(d.init(jax.random.key(1), x), x)
-    assert {k: v.shape for k, v in out.items()} == {"logits": (2,), "features": (2, 16 * 16), "phi": (2, 7), "q": (2, 3)}
+    assert {k: v.shape for k, v in out.items()} == {
+        "logits": (2,),
+        "features": (2, 16 * 16),
+        "phi": (2, 7),
+        "q": (2, 3),
+    }
 
 
 def test_bad_resolution_is_refused():
@@ -74,7 +87,10 @@ def test_spectral_norm_divides_by_the_largest_singular_value_and_updates_its_vec
     sigma = np.linalg.svd(np.asarray(kernel).reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
     np.testing.assert_allclose(updated["spectral"]["SpectralNorm_1"]["Conv_1/kernel/sigma"], sigma, rtol=1e-4)
     _, frozen = d.apply(variables, x, train=False, mutable=["spectral"])
-    np.testing.assert_array_equal(frozen["spectral"]["SpectralNorm_1"]["Conv_1/kernel/u"], variables["spectral"]["SpectralNorm_1"]["Conv_1/kernel/u"])
+    np.testing.assert_array_equal(
+        frozen["spectral"]["SpectralNorm_1"]["Conv_1/kernel/u"],
+        variables["spectral"]["SpectralNorm_1"]["Conv_1/kernel/u"],
+    )
 
 
 def test_matmul_and_xla_arithmetic_give_the_same_networks_values_and_gradients():

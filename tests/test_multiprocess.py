@@ -4,8 +4,6 @@ Also: a killed process stops the other within the heartbeat timeout and a relaun
 processes with different configs, or a process that never starts, fail with one clear line.
 """
 
-import importlib.util
-import json
 import os
 import socket
 import subprocess
@@ -15,24 +13,45 @@ import time
 import jax
 import numpy as np
 import pytest
-from test_steps import BIASES_BEFORE_BATCHNORM
+from helpers import BIASES_BEFORE_BATCHNORM, REPO, load_config_file, read_jsonl, restore_state
 
-from clr_gan_jax import checkpoints, sharding, train
+from clr_gan_jax import sharding, train
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEARTBEAT_TIMEOUT = 10
 NO_EVAL = {"eval.metrics": "", "eval.best_metric": ""}
 TINY = {
-    "ring8": ("configs/ring8.py", {
-        "model.z_dim": 8, "model.hidden": 32, "model.depth": 1, "train.batch_size": 32, "train.n_critic": 2,
-        "train.steps": 8, "train.log_every": 4, "train.sample_every": 4, "train.checkpoint_every": 4,
-        "train.num_samples": 8, **NO_EVAL,
-    }),
-    "digits": ("configs/digits_dcgan_clr.py", {
-        "data.resolution": 8, "model.z_dim": 8, "model.g_width": 16, "model.d_width": 16, "train.batch_size": 16,
-        "train.n_critic": 1, "train.steps": 4, "train.log_every": 2, "train.sample_every": 4,
-        "train.checkpoint_every": 4, **NO_EVAL,
-    }),
+    "ring8": (
+        "configs/ring8.py",
+        {
+            "model.z_dim": 8,
+            "model.hidden": 32,
+            "model.depth": 1,
+            "train.batch_size": 32,
+            "train.n_critic": 2,
+            "train.steps": 8,
+            "train.log_every": 4,
+            "train.sample_every": 4,
+            "train.checkpoint_every": 4,
+            "train.num_samples": 8,
+            **NO_EVAL,
+        },
+    ),
+    "digits": (
+        "configs/digits_dcgan_clr.py",
+        {
+            "data.resolution": 8,
+            "model.z_dim": 8,
+            "model.g_width": 16,
+            "model.d_width": 16,
+            "train.batch_size": 16,
+            "train.n_critic": 1,
+            "train.steps": 4,
+            "train.log_every": 2,
+            "train.sample_every": 4,
+            "train.checkpoint_every": 4,
+            **NO_EVAL,
+        },
+    ),
 }
 
 # Process KILL_PROCESS dies (SIGKILL) once its checkpoint of step KILL_AT_STEP is on disk.
@@ -40,6 +59,8 @@ KILL_AFTER_CHECKPOINT = """
 import os, signal
 import jax
 from clr_gan_jax import checkpoints, main
+
+pytestmark = pytest.mark.slow  # starts processes
 
 save = checkpoints.Checkpointer.save
 
@@ -58,10 +79,7 @@ main.run()
 
 def load_config(name: str):
     path, overrides = TINY[name]
-    spec = importlib.util.spec_from_file_location("config_file", os.path.join(REPO, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+    config = load_config_file(path)
     config.update_from_flattened_dict(overrides)
     return config
 
@@ -83,21 +101,34 @@ class Processes:
     def __init__(self, args, log_dir, cache_dir, num_processes=2, script=None, extra_args=None, env_extra=None):
         port = free_port()
         env = {
-            **os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", **(env_extra or {}),
+            **os.environ,
+            "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+            **(env_extra or {}),
             # Later launches reuse earlier launches' compiled programs (the model init alone is ~100 small ones).
-            "JAX_COMPILATION_CACHE_DIR": str(cache_dir), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            "JAX_COMPILATION_CACHE_DIR": str(cache_dir),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         }
         program = [sys.executable, "-c", script] if script else [sys.executable, "-m", "clr_gan_jax.main"]
         os.makedirs(log_dir, exist_ok=True)
         self.logs = [os.path.join(log_dir, f"process_{p}") for p in range(num_processes)]
         self.popens = []
         for p in range(num_processes):
-            flags = [f"--coordinator_address=127.0.0.1:{port}", f"--num_processes={num_processes}", f"--process_id={p}",
-                     f"--heartbeat_timeout={HEARTBEAT_TIMEOUT}"]
+            flags = [
+                f"--coordinator_address=127.0.0.1:{port}",
+                f"--num_processes={num_processes}",
+                f"--process_id={p}",
+                f"--heartbeat_timeout={HEARTBEAT_TIMEOUT}",
+            ]
             with open(self.logs[p] + ".out", "w") as out, open(self.logs[p] + ".err", "w") as err:
-                self.popens.append(subprocess.Popen(
-                    [*program, *args, *flags, *(extra_args or {}).get(p, [])], cwd=REPO, env=env, stdout=out, stderr=err,
-                ))
+                self.popens.append(
+                    subprocess.Popen(
+                        [*program, *args, *flags, *(extra_args or {}).get(p, [])],
+                        cwd=REPO,
+                        env=env,
+                        stdout=out,
+                        stderr=err,
+                    )
+                )
         self.exit_times = [None] * num_processes
 
     def wait(self, timeout=300) -> list[int]:
@@ -126,20 +157,14 @@ def reference_run(name: str, workdir: str):
     """The same training in this process on 4 of conftest's 8 CPU devices."""
     make_mesh = sharding.make_mesh
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sharding, "make_mesh", lambda devices=None: make_mesh(jax.devices()[:4] if devices is None else devices))
+        patch.setattr(
+            sharding, "make_mesh", lambda devices=None: make_mesh(jax.devices()[:4] if devices is None else devices)
+        )
         train.train_and_evaluate(load_config(name), workdir)
 
 
-def restored_state(name: str, workdir: str, step: int):
-    config = load_config(name)
-    checkpointer = checkpoints.Checkpointer(workdir, 3)
-    state = checkpointer.restore(step, train.create_state(train.create_gan(config), config, sharding.make_mesh()))
-    checkpointer.close()
-    return jax.device_get(state)
-
-
 def metric_lines(workdir) -> list[dict]:
-    lines = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+    lines = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
     return [{k: v for k, v in line.items() if not k.endswith("_per_sec")} for line in lines]
 
 
@@ -149,12 +174,17 @@ def assert_same_training(name: str, workdir, reference_workdir, step: int):
     for line, expected in zip(lines, reference):
         assert line.keys() == expected.keys()
         for key in line:
-            np.testing.assert_allclose(line[key], expected[key], rtol=1e-5, atol=1e-5, err_msg=f"{key} at {line['step']}")
-    state, expected = restored_state(name, workdir, step), restored_state(name, reference_workdir, step)
+            np.testing.assert_allclose(
+                line[key], expected[key], rtol=1e-5, atol=1e-5, err_msg=f"{key} at {line['step']}"
+            )
+    state, expected = (
+        restore_state(load_config(name), workdir, step),
+        restore_state(load_config(name), reference_workdir, step),
+    )
     compared = 0
     for (path, leaf), expected_leaf in zip(jax.tree_util.tree_leaves_with_path(state), jax.tree.leaves(expected)):
         key = jax.tree_util.keystr(path)
-        if not key.endswith(BIASES_BEFORE_BATCHNORM):  # see tests/test_steps.py
+        if not key.endswith(BIASES_BEFORE_BATCHNORM):  # see tests/helpers.py
             np.testing.assert_allclose(leaf, expected_leaf, rtol=1e-5, atol=1e-5, err_msg=key)
             compared += 1
     assert compared >= 10
@@ -171,7 +201,10 @@ def ring8_killed_and_relaunched(tmp_path_factory, cache):
     root = tmp_path_factory.mktemp("ring8_multiprocess")
     workdir = root / "run"
     killed = Processes(
-        cli_args("ring8", workdir), root / "killed", cache, script=KILL_AFTER_CHECKPOINT,
+        cli_args("ring8", workdir),
+        root / "killed",
+        cache,
+        script=KILL_AFTER_CHECKPOINT,
         env_extra={"KILL_AT_STEP": "4", "KILL_PROCESS": "1"},
     )
     reference_run("ring8", str(root / "reference"))  # meanwhile
@@ -208,7 +241,9 @@ def test_digits_two_processes_match_one(tmp_path, cache):
 
 
 def test_processes_with_different_configs_refuse_to_start(tmp_path, cache):
-    run = Processes(cli_args("ring8", tmp_path / "run"), tmp_path / "logs", cache, extra_args={1: ["--config.train.steps=9"]})
+    run = Processes(
+        cli_args("ring8", tmp_path / "run"), tmp_path / "logs", cache, extra_args={1: ["--config.train.steps=9"]}
+    )
     assert run.wait(timeout=120) == [2, 2]
     for p in (0, 1):
         assert run.errors(p).strip().splitlines()[-1] == (
@@ -221,14 +256,27 @@ def test_processes_with_different_configs_refuse_to_start(tmp_path, cache):
 def test_a_process_that_never_starts_times_out_at_start_up(tmp_path):
     port = free_port()
     result = subprocess.run(  # process 0 of a declared two; process 1 never comes
-        [sys.executable, "-m", "clr_gan_jax.main", *cli_args("ring8", tmp_path / "run"), "--init_timeout=3",
-         f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", "--process_id=0"],
-        cwd=REPO, env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "clr_gan_jax.main",
+            *cli_args("ring8", tmp_path / "run"),
+            "--init_timeout=3",
+            f"--coordinator_address=127.0.0.1:{port}",
+            "--num_processes=2",
+            "--process_id=0",
+        ],
+        cwd=REPO,
+        env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith(
-        f"error: process 0 could not join the other processes at 127.0.0.1:{port} within --init_timeout=3s"
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: process 0 could not join the other processes at 127.0.0.1:{port} within --init_timeout=3s")
     )
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()

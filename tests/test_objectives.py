@@ -1,4 +1,4 @@
-"""Adversarial losses and penalties against hand computations; CLR's gradient routing through the gan method's losses."""
+"""Adversarial losses and penalties against hand computations; CLR's gradient routing in the gan method's losses."""
 
 import math
 
@@ -43,7 +43,9 @@ def test_adversarial_losses(kind, d_expected, g_expected):
 
 
 def test_unknown_names_are_one_line_errors_listing_the_known_ones():
-    with pytest.raises(UserError, match=r"^loss.adversarial: unknown name 'wasserstein'; known: vanilla, hinge, lsgan, wgan$"):
+    with pytest.raises(
+        UserError, match=r"^loss.adversarial: unknown name 'wasserstein'; known: vanilla, hinge, lsgan, wgan$"
+    ):
         ADVERSARIAL.get("wasserstein")
     with pytest.raises(UserError, match=r"^clr.distance: unknown name 'cosine'; known: mse, l1$"):
         DISTANCES.get("cosine")

@@ -9,8 +9,7 @@ from PIL import Image
 
 from clr_gan_jax.data import embedded
 from clr_gan_jax.metrics import evaluator as evaluator_lib
-from clr_gan_jax.metrics import fid
-from clr_gan_jax.metrics import proxy
+from clr_gan_jax.metrics import fid, proxy
 
 
 def _from_array(samples):
@@ -112,7 +111,12 @@ def test_exported_image_files_score_like_the_arrays(tmp_path, as_zip):
         Image.fromarray(image[..., 0]).save(folder / f"{index:04d}.png")
     path = shutil.make_archive(str(tmp_path / "samples"), "zip", folder) if as_zip else str(folder)
     evaluate = evaluator_lib.create_evaluator(
-        ["digits"], dataset_name="proxy", source=source, resolution=16, num_samples=200, batch_size=100,
+        ["digits"],
+        dataset_name="proxy",
+        source=source,
+        resolution=16,
+        num_samples=200,
+        batch_size=100,
         cache_dir=str(tmp_path),
     )
     from_files = evaluator_lib.evaluate_image_files(path, evaluate)

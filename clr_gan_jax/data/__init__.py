@@ -10,7 +10,8 @@ Every source is random access: ``len(source)``, ``source[i] -> {'image', 'label'
 """
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ml_collections
 
@@ -76,7 +77,8 @@ def _shards_shape(c):
     shape = tuple(read_metadata(c.path)["shape"])
     require(
         shape[0] == c.resolution,
-        f"data.resolution={c.resolution} but the shards in {c.path} are {shape[0]} px: set --config.data.resolution={shape[0]}",
+        f"data.resolution={c.resolution} but the shards in {c.path} are {shape[0]} px: "
+        f"set --config.data.resolution={shape[0]}",
     )
     return shape
 

@@ -14,8 +14,7 @@ from PIL import Image
 # std 0.5, 400 samples per mode, all scaled by 1/15 into [-1, 1].
 RING8_SCALE = 1.0 / 15.0
 RING8_CENTRES = (
-    10.0 * np.stack([np.cos(np.linspace(0, 1.75, 8) * np.pi), np.sin(np.linspace(0, 1.75, 8) * np.pi)], 1)
-    * RING8_SCALE
+    10.0 * np.stack([np.cos(np.linspace(0, 1.75, 8) * np.pi), np.sin(np.linspace(0, 1.75, 8) * np.pi)], 1) * RING8_SCALE
 ).astype(np.float32)
 RING8_STD = 0.5 * RING8_SCALE
 

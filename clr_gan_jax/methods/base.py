@@ -14,7 +14,8 @@ latents, and so is bitwise identical to an uninterrupted one.
 """
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import flax
 import flax.linen as nn
@@ -59,7 +60,10 @@ class PhaseOutput:
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
-    """``loss(params, inputs) -> (scalar, PhaseOutput)`` trains ``network``; metrics gain ``<name>_loss``, ``<name>_grad_norm``."""
+    """``loss(params, inputs) -> (scalar, PhaseOutput)`` trains ``network``.
+
+    The step adds ``<name>_loss`` and ``<name>_grad_norm`` to the phase's metrics.
+    """
 
     name: str
     network: str
@@ -118,7 +122,9 @@ class Apply:
             rngs = {"noise": jax.random.fold_in(self._rng, self._calls)}
             self._calls += 1
         variables = {"params": self.params, **self.collections}
-        out, updates = self.module.apply(variables, *args, train=True, mutable=list(self.collections), rngs=rngs, **kwargs)
+        out, updates = self.module.apply(
+            variables, *args, train=True, mutable=list(self.collections), rngs=rngs, **kwargs
+        )
         return out, {**self.collections, **updates}
 
     def _keep(self, collections: dict):
@@ -178,7 +184,7 @@ def train_step(
             inputs = PhaseInputs(
                 nets=state.nets,
                 aux=state.aux,
-                batch=jax.tree.map(lambda x: x[r % method.real_batches], batch),
+                batch=jax.tree.map(lambda x, r=r: x[r % method.real_batches], batch),
                 rng=jax.random.fold_in(jax.random.fold_in(key, index), r),
                 constrain=constrain,
             )
@@ -188,7 +194,9 @@ def train_step(
             params = optax.apply_updates(net.params, updates)
             if network.project is not None:
                 params = network.project(params)
-            nets = {name: s.replace(collections=out.collections.get(name, s.collections)) for name, s in state.nets.items()}
+            nets = {
+                name: s.replace(collections=out.collections.get(name, s.collections)) for name, s in state.nets.items()
+            }
             nets[phase.network] = nets[phase.network].replace(params=params, opt_state=opt_state)
             state = state.replace(nets=nets, aux={**state.aux, **out.aux})
             grad_norm = optax.tree.norm(grads)

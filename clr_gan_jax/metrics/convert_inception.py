@@ -10,9 +10,8 @@ official one) is refused unless --allow_unofficial is given.
 import hashlib
 import os
 
-from absl import app
-from absl import flags
 import numpy as np
+from absl import app, flags
 
 from clr_gan_jax.metrics import inception_weights
 

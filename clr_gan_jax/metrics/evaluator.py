@@ -23,22 +23,15 @@ Evaluation runs in one process; with a mesh, batches are split over its 'data' a
 
 import dataclasses
 import functools
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
 
-from clr_gan_jax.data.image_files import ImageFolderSource
-from clr_gan_jax.data.image_files import Progress
+from clr_gan_jax.data.image_files import ImageFolderSource, Progress
 from clr_gan_jax.metrics import features as features_lib
-from clr_gan_jax.metrics import fid
-from clr_gan_jax.metrics import inception
-from clr_gan_jax.metrics import inception_score
+from clr_gan_jax.metrics import fid, inception, inception_score, kid, precision_recall, proxy, reference_cache
 from clr_gan_jax.metrics import inception_weights as weights_lib
-from clr_gan_jax.metrics import kid
-from clr_gan_jax.metrics import precision_recall
-from clr_gan_jax.metrics import proxy
-from clr_gan_jax.metrics import reference_cache
 from clr_gan_jax.registry import Registry
 
 

@@ -5,7 +5,7 @@ batch is split along its 'data' axis and the variables are replicated.
 """
 
 import functools
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import jax
 import numpy as np
@@ -117,7 +117,7 @@ class Collector:
         return {name: np.concatenate([r[name] for r in self._done]) for name in self._done[0]}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def inception_features_fn(resize_mode: str) -> Callable:
     """(variables, images) -> {'pool3': (N, 2048), 'logits_unbiased': (N, 1008)}.
 

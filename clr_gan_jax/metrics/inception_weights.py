@@ -10,8 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from clr_gan_jax.metrics import inception
-from clr_gan_jax.metrics import npz_tree
+from clr_gan_jax.metrics import inception, npz_tree
 
 OFFICIAL_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 OFFICIAL_SHA256_PREFIX = "6726825d"

@@ -20,8 +20,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from clr_gan_jax.data import embedded
-from clr_gan_jax.metrics import fid
-from clr_gan_jax.metrics import npz_tree
+from clr_gan_jax.metrics import fid, npz_tree
 
 DIGITS_CLASSIFIER_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "digits_classifier.npz")
 DIGITS_SIDE = 8

@@ -6,7 +6,7 @@ resize mode, weights hash and number of images, so a change of any of them misse
 
 import os
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -68,8 +68,9 @@ def random_extractor(seed: int = 0) -> torch.nn.Module:
     Call it on uint8 NCHW tensors; it returns (pool3,) for features_list ['2048'].
     """
     module = _import_extractor_module()
-    with mock.patch.object(module, "load_state_dict_from_url", return_value={}), mock.patch.object(
-        module.FeatureExtractorInceptionV3, "load_state_dict"
+    with (
+        mock.patch.object(module, "load_state_dict_from_url", return_value={}),
+        mock.patch.object(module.FeatureExtractorInceptionV3, "load_state_dict"),
     ):
         model = module.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
     _randomise(model, seed)

@@ -9,16 +9,14 @@ AdamW with Gaussian input noise (std 0.1), seeded. The shipped weights reach a t
 accuracy of 0.989 / 0.987 / 0.987 / 0.989 at 8 / 16 / 32 / 64 px (540 test images each).
 """
 
-from absl import app
-from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from absl import app, flags
 
 from clr_gan_jax.data import embedded
-from clr_gan_jax.metrics import npz_tree
-from clr_gan_jax.metrics import proxy
+from clr_gan_jax.metrics import npz_tree, proxy
 
 RESOLUTIONS = (8, 16, 32, 64)
 

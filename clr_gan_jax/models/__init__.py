@@ -30,19 +30,23 @@ class Networks(NamedTuple):
 
 
 def build(model_config: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads = ()) -> Networks:
-    """The networks of ``model_config`` for data examples of ``example_shape``; D gets ``heads`` ((name, width) pairs)."""
+    """The networks of ``model_config`` for examples of ``example_shape``; D gets ``heads`` ((name, width) pairs)."""
     return ARCHITECTURES.get(model_config.arch)(model_config, tuple(example_shape), tuple(heads))
 
 
 @ARCHITECTURES.register("dcgan")
 def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads) -> Networks:
-    require(len(example_shape) == 3, f"model.arch='dcgan' needs images, but the data are {example_shape}-shaped: use 'mlp'")
+    require(
+        len(example_shape) == 3, f"model.arch='dcgan' needs images, but the data are {example_shape}-shaped: use 'mlp'"
+    )
     resolution, _, channels = example_shape
     try:
         num_stages(resolution)
     except ValueError as e:
         raise UserError(f"data.resolution: {e}") from None
-    require(m.matmul_dtype in MATMUL_DTYPES, f"model.matmul_dtype must be one of {MATMUL_DTYPES}, got {m.matmul_dtype!r}")
+    require(
+        m.matmul_dtype in MATMUL_DTYPES, f"model.matmul_dtype must be one of {MATMUL_DTYPES}, got {m.matmul_dtype!r}"
+    )
     for name in ("g_width", "d_width"):
         require(
             isinstance(m[name], int) and m[name] >= 2 ** num_stages(resolution),
@@ -60,8 +64,13 @@ def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: 
 
 @ARCHITECTURES.register("mlp")
 def _mlp(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads) -> Networks:
-    require(len(example_shape) == 1, f"model.arch='mlp' needs points, but the data are {example_shape}-shaped: use 'dcgan'")
-    require(m.matmul_dtype == "float32", "model.matmul_dtype=bfloat16 is for arch=dcgan; the mlp's small products gain nothing from it")
+    require(
+        len(example_shape) == 1, f"model.arch='mlp' needs points, but the data are {example_shape}-shaped: use 'dcgan'"
+    )
+    require(
+        m.matmul_dtype == "float32",
+        "model.matmul_dtype=bfloat16 is for arch=dcgan; the mlp's small products gain nothing from it",
+    )
     require(isinstance(m.hidden, int) and m.hidden >= 1, f"model.hidden must be an integer >= 1, got {m.hidden!r}")
     require(isinstance(m.depth, int) and m.depth >= 0, f"model.depth must be an integer >= 0, got {m.depth!r}")
     return Networks(

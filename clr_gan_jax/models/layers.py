@@ -111,7 +111,11 @@ def resolve_conv_impl(impl: str) -> str:
 
 def _xla_conv(x, kernel, dtype, **kwargs):
     return jax.lax.conv_general_dilated(
-        x.astype(dtype), kernel.astype(dtype), dimension_numbers=_DIMENSIONS, preferred_element_type=jnp.float32, **kwargs
+        x.astype(dtype),
+        kernel.astype(dtype),
+        dimension_numbers=_DIMENSIONS,
+        preferred_element_type=jnp.float32,
+        **kwargs,
     )
 
 

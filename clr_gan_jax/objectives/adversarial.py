@@ -8,7 +8,7 @@ Each is a pair of pure functions of D's logits, so each can be checked against a
 """
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

@@ -48,8 +48,8 @@ class CLR:
         width, z_width = self.phi_of(d_outputs).shape[-1], latents["z"].shape[-1]
         require(
             width == z_width,
-            f"clr.phi={self.phi!r}: D's {'phi head' if self.phi == 'head' else 'penultimate features'} are {width} wide "
-            f"but z is {z_width} wide; use clr.phi='head' or a model whose features match model.z_dim",
+            f"clr.phi={self.phi!r}: D's {'phi head' if self.phi == 'head' else 'penultimate features'} are "
+            f"{width} wide but z is {z_width} wide; use clr.phi='head' or a model whose features match model.z_dim",
         )
 
     def d_terms(self, view: DView) -> dict[str, jax.Array]:

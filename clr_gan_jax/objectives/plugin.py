@@ -9,7 +9,8 @@ field is true (``--config.clr.enabled=False`` removes CLR).
 """
 
 import dataclasses
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import jax
 import ml_collections
