@@ -3,6 +3,8 @@
     images = augment(images, p, key, "bgc")             # NHWC in [-1, 1]; p a traced scalar
     ada = controller.accumulate(ada, real_logits)        # every D call on augmented reals
     ada = controller.adjust(ada, target=0.6, batch_size=64, due=(step + 1) % 4 == 0)
+
+``python -m clr_gan_jax.augment --images=DIR --outdir=OUT`` shows what a pipe does to a folder of images.
 """
 
 from clr_gan_jax.augment import controller
