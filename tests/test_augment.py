@@ -11,7 +11,7 @@ import pytest
 import scipy.special
 
 from clr_gan_jax import sharding
-from clr_gan_jax.augment import PIPES, AugmentSpec, augment, geometry
+from clr_gan_jax.augment import PIPES, AugmentSpec, augment, geometry, wavelets
 from clr_gan_jax.augment.draws import Draws
 from clr_gan_jax.augment.pipe import _augment
 from clr_gan_jax.errors import UserError
@@ -72,6 +72,17 @@ def test_blit_geom_color_filter_together_match_official_pipe():
     data = load("bgcf")
     out = augment(to_float(data["rgb_input"]), 0.0, KEY, "bgcf", debug_percentile=0.3)
     np.testing.assert_allclose(out, data["rgb_q30"], rtol=0, atol=ATOL)
+
+
+def test_wavelet_filters():
+    bank = wavelets.band_filters()
+    assert bank.shape == (4, 43)
+    np.testing.assert_allclose(bank.sum(axis=1), [1, 0, 0, 0], atol=1e-6)  # a low-pass, then three band-passes
+    np.testing.assert_allclose(bank.sum(axis=0), np.eye(1, 43, 21)[0], atol=1e-6)  # together: the identity
+    np.testing.assert_array_equal(bank, bank[:, ::-1])  # zero phase
+    taps = wavelets.geom_filter()
+    assert taps.shape == (12,) and abs(taps.sum() - 1) < 1e-6
+    assert abs(2 * np.dot(taps, taps) - 1) < 1e-6  # orthogonal: upsampling then downsampling keeps a signal
 
 
 @pytest.mark.parametrize("mode", ["rgb", "gray"])
