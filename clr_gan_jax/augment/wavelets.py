@@ -1,7 +1,11 @@
 """Wavelet filters of the ADA pipeline and the static 1-D linear operators built from them (numpy, at trace time).
 
-Every operator acts on one image axis and is a dense matrix: on the image sizes GANs train at, a matrix product
-runs near the machine's peak on CPUs and TPUs, where depthwise convolutions do not.
+Every operator acts on one image axis and is a dense matrix, applied as a matrix product, which XLA runs near the
+machine's peak on CPUs and TPUs. On this project's 2-core CPU, the geometry's upsampling of a 32x32x3 batch of 32
+(forward and backward) took 60-85 ms this way, 130-230 ms as sums of shifted slices and 640 ms as depthwise
+convolutions (a shared, busy machine). The price is work proportional to the image side per output pixel instead
+of to the filter's 6 polyphase taps: at 256 px the dense upsampling does about 40 times the multiply-adds of a
+banded one.
 """
 
 import functools
