@@ -1,16 +1,14 @@
 """The GAN zoo's SimpleCNN / SimpleMLP and the CLR-GAN train step in PyTorch, for `bench/train_step.py`.
 
-Written for the benchmark to do the same work as `clr_gan_jax.steps.train_step` with
-the vanilla (non-saturating) loss, R1 off:
+Written for the benchmark to do the same work as the JAX train step of the `gan` method
+(`clr_gan_jax.methods.gan`) with the vanilla (non-saturating) loss, R1 off:
 - D step (x n_critic, each on its own real batch): G(z) without gradient, D(real) and
   D(fake) as two batches (BatchNorm statistics per batch), L_D = (softplus(-D(x)) +
   softplus(D(G(z)))) / 2 + w_clr * MSE(z, phi(G(z))), Adam step on D.
-- G step on the last real batch: D frozen (no parameter gradients), L_G =
+- G step on the first real batch: D frozen (no parameter gradients), L_G =
   softplus(-D(G(z))) + w_rec * MSE(x, G(phi(x))) with phi(x) detached, Adam step on G,
   then the EMA of G's parameters.
 Images arrive as uint8 NCHW and are mapped to [-1, 1] inside the step, as in JAX.
-With ``reuse_fakes`` the last D step keeps the graph of its G(z) and the G step reuses z
-and G(z), as PyTorch's DCGAN example does (`train.reuse_fakes` in JAX).
 With ``compute_dtype=torch.bfloat16`` the forward passes run under CPU autocast
 (PyTorch's mixed precision: bfloat16 convolutions and matmuls, float32 parameters).
 """
@@ -111,7 +109,7 @@ class SimpleMLPDiscriminator(nn.Module):
 
 
 class CLRTrainStep:
-    """n_critic D updates then one G update (and G's EMA), as `steps.train_step` with the vanilla loss."""
+    """n_critic D updates then one G update (and G's EMA), as the `gan` method's step with the vanilla loss."""
 
     def __init__(
         self,
@@ -125,10 +123,9 @@ class CLRTrainStep:
         w_rec: float = 0.5,
         ema_decay: float = 0.999,
         compute_dtype: torch.dtype = torch.float32,
-        reuse_fakes: bool = False,
     ):
         self.g, self.d = generator, discriminator
-        self.compute_dtype, self.reuse_fakes = compute_dtype, reuse_fakes
+        self.compute_dtype = compute_dtype
         self.ema = copy.deepcopy(generator).requires_grad_(False)
         self.g_opt = torch.optim.Adam(generator.parameters(), lr, betas)
         self.d_opt = torch.optim.Adam(discriminator.parameters(), lr, betas)
@@ -144,11 +141,11 @@ class CLRTrainStep:
             return contextlib.nullcontext()
         return torch.autocast("cpu", dtype=self.compute_dtype)
 
-    def d_step(self, real: torch.Tensor, keep_fake: bool = False):
-        """One D update; with ``keep_fake`` returns (z, G(z) with its graph) for the G step."""
+    def d_step(self, real: torch.Tensor):
+        """One D update."""
         z = torch.randn(real.shape[0], self.z_dim)
         with self.autocast():
-            with torch.set_grad_enabled(keep_fake):
+            with torch.no_grad():
                 fake = self.g(z)
             real_logits, _ = self.d(real)
             fake_logits, fake_phi = self.d(fake.detach())
@@ -157,13 +154,12 @@ class CLRTrainStep:
         self.d_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.d_opt.step()
-        return loss.detach(), (fake if keep_fake else None)
+        return loss.detach()
 
-    def g_step(self, real: torch.Tensor, fake: torch.Tensor | None = None):
+    def g_step(self, real: torch.Tensor):
         self.d.requires_grad_(False)
         with self.autocast():
-            if fake is None:
-                fake = self.g(torch.randn(real.shape[0], self.z_dim))
+            fake = self.g(torch.randn(real.shape[0], self.z_dim))
             fake_logits, _ = self.d(fake)
             with torch.no_grad():
                 _, real_phi = self.d(real)
@@ -180,11 +176,6 @@ class CLRTrainStep:
 
     def __call__(self, reals: torch.Tensor):
         """reals: (n_critic, B, ...) uint8 images or float points. Returns (mean D loss, G loss), unsynced."""
-        d_losses = []
-        for i in range(self.n_critic):
-            loss, fake = self.d_step(
-                self.to_model_input(reals[i]), keep_fake=self.reuse_fakes and i == self.n_critic - 1
-            )
-            d_losses.append(loss)
-        g_loss = self.g_step(self.to_model_input(reals[-1]), fake)
+        d_losses = [self.d_step(self.to_model_input(reals[i])) for i in range(self.n_critic)]
+        g_loss = self.g_step(self.to_model_input(reals[0]))
         return torch.stack(d_losses).mean(), g_loss

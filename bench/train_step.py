@@ -1,10 +1,9 @@
-r"""Train-step throughput, images/s: `clr_gan_jax.steps.train_step` against the same step in PyTorch.
+r"""Train-step throughput, images/s: the `gan` method's jitted train step against the same step in PyTorch.
 
     python bench/train_step.py                                  # DCGAN+CLR at batch 64, then Ring8 MLP
     python bench/train_step.py --benchmarks=dcgan --batch_size=512 --steps=1 --rounds=3
     python bench/train_step.py --benchmarks=mlp --rounds=7
     python bench/train_step.py --jax_dtype=bfloat16 --torch_dtype=bfloat16  # mixed precision in both
-    python bench/train_step.py --reuse_fakes  # both steps reuse G(z) of the last D update in the G update
 
 dcgan: the GAN zoo's CIFAR-10 SimpleCNN (32x32, width 1024, z 100), vanilla loss + CLR
 (w_clr 5, w_rec 0.5, MSE), Adam 8e-4 (0.5, 0.999), EMA 0.999. n_critic defaults to 1
@@ -27,7 +26,6 @@ implementation then of the other (the order alternates); the table shows the med
 seconds per step over rounds with the spread, and the JAX/PyTorch throughput ratio last.
 """
 
-import functools
 import os
 import statistics
 import time
@@ -38,9 +36,8 @@ import torch
 import torch_reference as ref  # bench/ is on sys.path when this file runs as a script
 from absl import app, flags
 
-from clr_gan_jax import sharding, steps
+from clr_gan_jax import build, sharding, train
 from clr_gan_jax.default_config import base_config
-from clr_gan_jax.train import create_gan, create_state
 
 _BENCHMARKS = flags.DEFINE_list("benchmarks", ["dcgan", "mlp"], "Which benchmarks to run: dcgan, mlp.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "dcgan: real images per D step.")
@@ -55,9 +52,6 @@ _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps of each implementatio
 _THREADS = flags.DEFINE_integer("threads", 0, "Cores for both frameworks (0: all cores of this process).")
 _JAX_DTYPE = flags.DEFINE_enum(
     "jax_dtype", "float32", ["float32", "bfloat16"], "dcgan: JAX's matrix-product operands (model.matmul_dtype)."
-)
-_REUSE_FAKES = flags.DEFINE_bool(
-    "reuse_fakes", False, "Both steps: the G update reuses the last D update's z and G(z) (train.reuse_fakes)."
 )
 _TORCH_DTYPE = flags.DEFINE_enum(
     "torch_dtype", "float32", ["float32", "bfloat16"], "dcgan: PyTorch's compute dtype (bfloat16: CPU autocast)."
@@ -82,9 +76,7 @@ def dcgan_config():
     c.data.name, c.data.resolution = "cifar10", 32
     c.model.update(arch="dcgan", z_dim=100, g_width=_WIDTH.value, d_width=_WIDTH.value, matmul_dtype=_JAX_DTYPE.value)
     c.optim.update(g_lr=8e-4, d_lr=8e-4, b1=0.5, b2=0.999)
-    c.train.update(
-        batch_size=_BATCH_SIZE.value, n_critic=_N_CRITIC.value, ema_decay=0.999, reuse_fakes=_REUSE_FAKES.value
-    )
+    c.train.update(batch_size=_BATCH_SIZE.value, n_critic=_N_CRITIC.value, ema_decay=0.999)
     return c
 
 
@@ -94,26 +86,27 @@ def mlp_config():
     c.data.name = "ring8"
     c.model.update(arch="mlp", z_dim=32, hidden=256, depth=2)
     c.optim.update(g_lr=3e-4, d_lr=3e-4, b1=0.5, b2=0.999)
-    c.train.update(
-        batch_size=_MLP_BATCH_SIZE.value, n_critic=_MLP_N_CRITIC.value, ema_decay=0.0, reuse_fakes=_REUSE_FAKES.value
-    )
+    c.train.update(batch_size=_MLP_BATCH_SIZE.value, n_critic=_MLP_N_CRITIC.value, ema_decay=0.0)
     return c
 
 
 def jax_step(config):
     """Returns (compile seconds, run(n) -> seconds for n steps) for the jitted train step."""
-    gan = create_gan(config)
-    state = create_state(gan, config, sharding.make_mesh(jax.devices()[:1]))
-    reals = jax.device_put(make_reals(config, np.random.default_rng(0)))
+    mesh = sharding.make_mesh(jax.devices()[:1])
+    experiment = build.build(config)
+    state = build.initial_state(experiment, mesh)
+    reals = make_reals(config, np.random.default_rng(0))
+    batch = train.step_batch({"image": reals.reshape(-1, *reals.shape[2:])}, config.train.n_critic, mesh)
+    active = experiment.method.active_phases(0)
     start = time.perf_counter()
-    compiled = jax.jit(functools.partial(steps.train_step, gan), donate_argnums=0).lower(state, reals).compile()
+    compiled = build.train_step_fn(experiment, mesh).lower(state, batch, active).compile()
     compile_seconds = time.perf_counter() - start
 
     def run(n: int) -> float:
         nonlocal state
         start = time.perf_counter()
         for _ in range(n):
-            state, metrics = compiled(state, reals)
+            state, metrics = compiled(state, batch)
         jax.block_until_ready((state, metrics))
         return time.perf_counter() - start
 
@@ -143,7 +136,6 @@ def torch_step(config, threads: int):
         config.clr.w_rec,
         config.train.ema_decay,
         getattr(torch, _TORCH_DTYPE.value) if m.arch == "dcgan" else torch.float32,
-        config.train.reuse_fakes,
     )
     reals = make_reals(config, np.random.default_rng(0))
     reals = torch.from_numpy(reals.transpose(0, 1, 4, 2, 3).copy() if reals.ndim == 5 else reals)

@@ -21,7 +21,8 @@ def base_config() -> ml_collections.ConfigDict:
     )
     c.data.path = ""  # images: folder or zip; shards: dataset-tool output dir; TFDS: data_dir ("" = TFDS default)
     c.data.split = "train"  # TFDS split
-    c.data.transform = "none"  # images: none | center-crop | center-crop-wide (see the dataset tool)
+    c.data.transform = "none"  # images: none | resize | center-crop | center-crop-wide (see the dataset tool)
+    c.data.skip_bad = False  # images: replace unreadable images by the next good one (logged once) instead of stopping
     c.data.channels = 3  # images: 1 (grayscale) or 3 (the embedded and TFDS sets have their own)
     c.data.mirror = False  # random x-flips of training images
     c.data.num_workers = 0  # grain worker processes reading data (0: read in the main process)
@@ -67,7 +68,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train = ml_collections.ConfigDict()
     c.train.steps = 10000  # G updates (each preceded by n_critic D updates)
     c.train.batch_size = 64  # global batch, split over all devices
-    c.train.n_critic = 1  # D updates per G update, each on its own real batch (the G update reuses the first)
+    c.train.n_critic = 1  # D updates per G update, each on its own real batch (the G update reads the first)
     c.train.ema_decay = 0.999  # EMA of G's weights used for samples and exports (0: a copy of G)
     c.train.log_every = 50  # steps between metric lines (the only host syncs of the loop)
     c.train.sample_every = 1000  # steps between sample grids from the EMA generator

@@ -3,7 +3,7 @@
 #
 #   export TPU=my-v4-32 ZONE=us-central2-b
 #   launch/tpu_pod.sh setup                  # copy this repository to every host, install it with jax[tpu]
-#   launch/tpu_pod.sh train --config=configs/cifar10_dcgan.py --workdir=/mnt/runs/cifar10
+#   launch/tpu_pod.sh train --config=configs/cifar10_zoo.py:dcgan_clr --workdir=/mnt/runs/cifar10
 #
 # --workdir must be one directory shared by all hosts (checkpoints are written by every host,
 # metrics and samples by host 0), e.g. a Cloud Storage bucket mounted with gcsfuse at the

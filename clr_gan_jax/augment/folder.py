@@ -9,7 +9,8 @@ from PIL import Image
 
 from clr_gan_jax.augment.pipe import augment
 from clr_gan_jax.augment.spec import resolve
-from clr_gan_jax.data.image_files import IMAGE_EXTENSIONS, ImageStore, Progress
+from clr_gan_jax.data.image_files import Progress, open_store
+from clr_gan_jax.data.image_stores import ImageStore
 from clr_gan_jax.data.image_transforms import DataError, ImageTransform, load_image, open_image
 from clr_gan_jax.images import to_uint8
 
@@ -34,10 +35,10 @@ def augment_folder(
     with copies so that one compiled shape serves all.
     """
     spec = resolve(pipe)
-    store = ImageStore(images)
-    names = store.image_names
+    store = open_store(images)
+    names = store.image_names()
     if not names:
-        raise DataError(f"No {'/'.join(IMAGE_EXTENSIONS)} images under {store.path}; check --images.")
+        raise DataError(f"No images under {store.path}; check --images.")
     outdir = pathlib.Path(outdir).expanduser()
     if outdir.resolve() == store.path.resolve():
         raise DataError(f"--outdir {outdir} is the --images folder; the outputs would overwrite the inputs.")
@@ -69,7 +70,7 @@ def _common_transform(store: ImageStore, names: list[str]) -> ImageTransform:
     that differ in size or are not square."""
     headers = {}
     for name in names:
-        with store.open(name) as file, open_image(file, name) as image:
+        with open_image(store.read(name), name) as image:
             headers[name] = (image.size, image.mode)
     (width, height), _ = headers[names[0]]
     for name, ((w, h), _) in headers.items():

@@ -62,7 +62,7 @@ for _name in ("cifar10", "celeb_a", "lsun"):
 def _image_folder(c):
     from clr_gan_jax.data.image_files import ImageFolderSource
 
-    return ImageFolderSource(c.path, c.resolution, c.transform, channels=c.channels)
+    return ImageFolderSource(c.path, c.resolution, c.transform, channels=c.channels, skip_bad=c.skip_bad)
 
 
 def _shards(c):

@@ -15,12 +15,6 @@ from absl import app, flags
 
 from clr_gan_jax.metrics import inception_weights
 
-_SRC = flags.DEFINE_string("src", inception_weights.OFFICIAL_FILENAME, "PyTorch state dict of the FID Inception.")
-_DEST = flags.DEFINE_string("dest", "inception_fid.npz", "Where to write the converted weights.")
-_ALLOW_UNOFFICIAL = flags.DEFINE_bool(
-    "allow_unofficial", False, "Convert a file whose sha256 is not the official one (e.g. random test weights)."
-)
-
 # torch BatchNorm / Linear names -> Flax leaf names.
 _LEAF_NAMES = {"running_mean": "mean", "running_var": "var", "bias": "bias"}
 
@@ -71,14 +65,25 @@ def convert(src: str, dest: str, allow_unofficial: bool = False) -> str:
     return sha256
 
 
+def define_flags():
+    """The command line's flags; defined only when run as a program, so importing the module defines none."""
+    flags.DEFINE_string("src", inception_weights.OFFICIAL_FILENAME, "PyTorch state dict of the FID Inception.")
+    flags.DEFINE_string("dest", "inception_fid.npz", "Where to write the converted weights.")
+    flags.DEFINE_bool(
+        "allow_unofficial", False, "Convert a file whose sha256 is not the official one (e.g. random test weights)."
+    )
+
+
 def main(argv):
     del argv
+    f = flags.FLAGS
     try:
-        sha256 = convert(_SRC.value, _DEST.value, _ALLOW_UNOFFICIAL.value)
+        sha256 = convert(f.src, f.dest, f.allow_unofficial)
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"convert_inception: {e}") from None
-    print(f"Wrote {_DEST.value} (weights sha256 {sha256}).")
+    print(f"Wrote {f.dest} (weights sha256 {sha256}).")
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -26,10 +26,6 @@ from absl import app, flags
 from clr_gan_jax.errors import UserError
 from clr_gan_jax.metrics import lpips
 
-_ALEXNET = flags.DEFINE_string("alexnet", "alexnet-owt-7be5be79.pth", "torchvision's AlexNet state dict.")
-_LIN = flags.DEFINE_string("lin", "alex.pth", "LPIPS v0.1 linear-layer weights for AlexNet.")
-_DEST = flags.DEFINE_string("dest", "lpips_alex.npz", "Where to write the converted weights.")
-
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 LIN_SOURCE = "lpips/weights/v0.1/alex.pth inside the lpips wheel (pip download lpips==0.1.4 --no-deps, then unzip)"
 # torchvision's AlexNet().features index of each convolution.
@@ -104,14 +100,23 @@ def convert(alexnet: str, lin: str, dest: str) -> None:
         raise UserError(f"cannot write --dest={dest} ({e}): pick a writable path.") from None
 
 
+def define_flags():
+    """The command line's flags; defined only when run as a program, so importing the module defines none."""
+    flags.DEFINE_string("alexnet", "alexnet-owt-7be5be79.pth", "torchvision's AlexNet state dict.")
+    flags.DEFINE_string("lin", "alex.pth", "LPIPS v0.1 linear-layer weights for AlexNet.")
+    flags.DEFINE_string("dest", "lpips_alex.npz", "Where to write the converted weights.")
+
+
 def main(argv):
     del argv
+    f = flags.FLAGS
     try:
-        convert(_ALEXNET.value, _LIN.value, _DEST.value)
+        convert(f.alexnet, f.lin, f.dest)
     except UserError as e:
         raise SystemExit(f"convert_lpips: {e}") from None
-    print(f"Wrote {_DEST.value}.")
+    print(f"Wrote {f.dest}.")
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
