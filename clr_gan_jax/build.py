@@ -109,6 +109,23 @@ def train_step_fn(experiment: Experiment, mesh) -> Callable:
     return jax.jit(step, static_argnums=2, donate_argnums=0, out_shardings=sharding.replicated(mesh))
 
 
+def abstract_batch(experiment: Experiment, mesh, image_dtype) -> dict:
+    """Shapes, dtypes and shardings of one step's batch: (real_batches, global batch, ...) images and labels."""
+    split = sharding.batch_sharded(mesh, batch_dim=1)
+    leading = (experiment.method.real_batches, experiment.config.train.batch_size)
+    return {
+        "image": jax.ShapeDtypeStruct(leading + experiment.example_shape, image_dtype, sharding=split),
+        "label": jax.ShapeDtypeStruct(leading, jnp.int32, sharding=split),
+    }
+
+
+@jax.jit
+def all_finite(tree) -> jax.Array:
+    """Whether every floating-point value of ``tree`` is finite: one boolean, for the checks before a save."""
+    leaves = [jnp.isfinite(x).all() for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
 def generate_fn(experiment: Experiment) -> Callable:
     """``generate(variables, latents) -> samples`` in inference mode, jitted (samples in [-1, 1] or points)."""
     return jax.jit(experiment.method.generate)

@@ -1,21 +1,31 @@
-"""Orbax checkpoints of (train state, data iterator position, config), asynchronous, keeping the last N.
+"""Orbax checkpoints of (train state, data iterator position, config), keeping the last N.
 
 Whether a checkpoint fits a config is decided by the arrays it holds: the saved tree's
 paths, shapes and dtypes against the train state the config builds (`build.abstract_state`),
 so any change that alters a parameter (architecture, widths, heads, optimizer) is refused
 and any change that does not (learning rates, loss weights, the product dtype) is allowed.
+
+A checkpoint that cannot be read (a truncated or corrupted array file, a missing metadata
+file or item, garbage in the config or data-iterator item) is *damaged*: training moves it
+to ``<workdir>/checkpoints_damaged/`` (never deleting it) and resumes from the newest intact
+one, saying so; the read-only modes name it and the newest intact alternative. A save waits
+until the checkpoint is on disk, so a failed save (a full disk) is one error at that save,
+and nothing older is touched (orbax writes a new step to a temporary folder first).
 """
 
 import os
+import shutil
 
 import grain
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from absl import logging
 
 from clr_gan_jax.errors import CheckpointError
 
 STATE, DATA, CONFIG = "state", "data", "config"
+DAMAGED_FOLDER = "checkpoints_damaged"
 
 
 def _path_name(path) -> str:
@@ -24,10 +34,8 @@ def _path_name(path) -> str:
 
 def leaf_specs(tree) -> dict[str, tuple[tuple[int, ...], str]]:
     """{'nets/d/params/Conv_0/kernel': (shape, dtype name)} for every array of a state or of a checkpoint's metadata."""
-    return {
-        _path_name(path): (tuple(leaf.shape), str(leaf.dtype))
-        for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
-    }
+    leaves = jax.tree_util.tree_leaves_with_path(tree)
+    return {_path_name(path): (tuple(leaf.shape), str(leaf.dtype)) for path, leaf in leaves}
 
 
 def _relevance(name: str) -> tuple:
@@ -48,46 +56,72 @@ def first_mismatch(saved: dict, expected: dict) -> str | None:
     return None
 
 
+def _first_line(error: BaseException) -> str:
+    """``Type: first line`` of an error, without TensorStore's pointer to its details, at most 300 characters."""
+    lines = [line.strip() for line in str(error).split("See full TensorStore details")[0].splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0].rstrip('. ')[:300]}" if lines else type(error).__name__
+
+
 class Checkpointer:
-    """Saves and restores checkpoints under ``<workdir>/checkpoints``."""
+    """Saves and restores checkpoints under ``<workdir>/checkpoints``.
 
-    def __init__(self, workdir: str, max_to_keep: int | None):
-        self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
-        self._manager = ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True, enable_async_checkpointing=True),
-            item_handlers={
-                STATE: ocp.StandardCheckpointHandler(),
-                DATA: grain.checkpoint.CheckpointHandler(),
-                CONFIG: ocp.JsonCheckpointHandler(),
-            },
-        )
+    ``create=False`` (the read-only modes) leaves a missing folder missing: no checkpoint then.
+    """
 
-    def latest_step(self) -> int | None:
-        return self._manager.latest_step()
+    def __init__(self, workdir: str, max_to_keep: int | None, create: bool = True):
+        self.workdir = os.path.abspath(workdir)
+        self.directory = os.path.join(self.workdir, "checkpoints")
+        self._manager = None
+        if create or os.path.isdir(self.directory):
+            self._manager = ocp.CheckpointManager(
+                self.directory,
+                options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create),
+                item_handlers={
+                    STATE: ocp.StandardCheckpointHandler(),
+                    DATA: grain.checkpoint.CheckpointHandler(),
+                    CONFIG: ocp.JsonCheckpointHandler(),
+                },
+            )
 
     def all_steps(self) -> list[int]:
-        return sorted(self._manager.all_steps())
+        return sorted(self._manager.all_steps()) if self._manager else []
+
+    def latest_step(self) -> int | None:
+        steps = self.all_steps()
+        return steps[-1] if steps else None
 
     def save(self, step: int, state, data_iterator: grain.DatasetIterator, config: ml_collections.ConfigDict):
-        """Starts an asynchronous save; the next save or `wait` waits for it to finish."""
-        self._manager.save(
-            step,
-            args=ocp.args.Composite(
-                **{
-                    STATE: ocp.args.StandardSave(state),
-                    DATA: grain.checkpoint.CheckpointSave(data_iterator),
-                    CONFIG: ocp.args.JsonSave(config.to_dict()),
-                }
-            ),
-        )
+        """Writes checkpoint ``step`` and waits until it is on disk; CheckpointError (one line) if that fails."""
+        try:
+            self._manager.save(
+                step,
+                args=ocp.args.Composite(
+                    **{
+                        STATE: ocp.args.StandardSave(state),
+                        DATA: grain.checkpoint.CheckpointSave(data_iterator),
+                        CONFIG: ocp.args.JsonSave(config.to_dict()),
+                    }
+                ),
+            )
+            self._manager.wait_until_finished()
+        except Exception as e:  # orbax, tensorstore and the OS report a failed write in many types
+            raise CheckpointError(
+                f"could not write checkpoint {step} to {self.directory} ({_first_line(e)}); the older checkpoints "
+                "are untouched: free disk space (or fix the folder's permissions) and rerun to resume"
+            ) from e
 
     def saved_config(self, step: int) -> dict:
         return self._manager.restore(step, args=ocp.args.Composite(**{CONFIG: ocp.args.JsonRestore()}))[CONFIG]
 
     def check_compatible(self, step: int, abstract_state):
-        """Raises CheckpointError unless the checkpoint at ``step`` holds arrays exactly like ``abstract_state``."""
-        mismatch = first_mismatch(leaf_specs(self._manager.item_metadata(step)[STATE]), leaf_specs(abstract_state))
+        """Raises CheckpointError unless the checkpoint at ``step`` holds arrays exactly like ``abstract_state``.
+
+        A checkpoint whose metadata cannot be read raises the error of `_read` (damaged).
+        """
+        saved = leaf_specs(self._read(step, lambda: self._manager.item_metadata(step)[STATE]))
+        if not saved:
+            raise _Damaged(f"checkpoint {step} in {self.directory} is damaged (its state's metadata is missing)")
+        mismatch = first_mismatch(saved, leaf_specs(abstract_state))
         if mismatch:
             raise CheckpointError(
                 f"{self.directory} holds a checkpoint (step {step}) of a different model: {mismatch}. "
@@ -95,15 +129,78 @@ class Checkpointer:
             )
 
     def restore(self, step: int, state_like, data_iterator: grain.DatasetIterator | None = None):
-        """Restores the train state onto the shardings of ``state_like``, and the iterator position in place."""
+        """The train state of checkpoint ``step`` on the shardings of ``state_like`` (the iterator position in place).
+
+        The checkpoint must hold exactly ``state_like``'s arrays (`check_compatible`). CheckpointError
+        names a damaged checkpoint and the newest intact one (checked by restoring it).
+        """
+        try:
+            self.check_compatible(step, state_like)
+            return self._restore(step, state_like, data_iterator)
+        except _Damaged as damaged:
+            intact = self._newest_intact(state_like, below=step)
+            alternative = f"the newest intact one is step {intact}" if intact is not None else "no other is intact"
+            raise CheckpointError(f"{damaged}; {alternative}") from None
+
+    def restore_newest_intact(self, state_like, data_iterator: grain.DatasetIterator):
+        """(state, step) from the newest checkpoint that reads, or (None, 0) if there is none (training from scratch).
+
+        Damaged checkpoints on the way are moved to ``<workdir>/checkpoints_damaged/`` (by process 0) with a
+        warning. A readable checkpoint of a different model stops with CheckpointError: that is no damage.
+        """
+        for step in reversed(self.all_steps()):
+            try:
+                self.check_compatible(step, state_like)
+                return self._restore(step, state_like, data_iterator), step
+            except _Damaged as damaged:
+                logging.warning("%s; moving it to %s and trying the one before.", damaged, self._damaged_folder)
+                self._move_aside(step)
+        return None, 0
+
+    @property
+    def _damaged_folder(self) -> str:
+        return os.path.join(self.workdir, DAMAGED_FOLDER)
+
+    def _read(self, step: int, read):
+        try:
+            return read()
+        except CheckpointError:
+            raise
+        except Exception as e:  # a damaged file surfaces as any of orbax's, tensorstore's, grain's or json's errors
+            raise _Damaged(f"checkpoint {step} in {self.directory} is damaged ({_first_line(e)})") from e
+
+    def _restore(self, step: int, state_like, data_iterator):
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
         items = {STATE: ocp.args.StandardRestore(abstract)}
         if data_iterator is not None:
             items[DATA] = grain.checkpoint.CheckpointRestore(data_iterator)
-        return self._manager.restore(step, args=ocp.args.Composite(**items))[STATE]
+        restored = self._read(step, lambda: self._manager.restore(step, args=ocp.args.Composite(**items)))
+        self._read(step, lambda: self.saved_config(step))
+        return restored[STATE]
 
-    def wait(self):
-        self._manager.wait_until_finished()
+    def _newest_intact(self, state_like, below: int) -> int | None:
+        for step in reversed([s for s in self.all_steps() if s < below]):
+            try:
+                self._restore(step, state_like, None)
+                return step
+            except _Damaged:
+                continue
+        return None
+
+    def _move_aside(self, step: int):
+        if jax.process_index() == 0:
+            os.makedirs(self._damaged_folder, exist_ok=True)
+            target = os.path.join(self._damaged_folder, str(step))
+            suffix = 1
+            while os.path.exists(target):
+                target, suffix = os.path.join(self._damaged_folder, f"{step}.{suffix}"), suffix + 1
+            shutil.move(os.path.join(self.directory, str(step)), target)
+        self._manager.reload()
 
     def close(self):
-        self._manager.close()
+        if self._manager:
+            self._manager.close()
+
+
+class _Damaged(CheckpointError):
+    """A checkpoint that cannot be read; its message names it and the error."""

@@ -69,6 +69,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int):
             f"does not exist: {inception_weights.HOW_TO_GET}, "
             "then pass --config.eval.inception_weights=inception_fid.npz",
         )
+        inception_weights.load_inception_params(os.path.expanduser(path))  # a bad file fails here, before any write
     if e.best_metric:
         require(
             bool(names),
@@ -176,10 +177,9 @@ class BestCheckpoint:
     def update(self, step: int, results: dict, state, data_iterator, config) -> bool:
         """Saves ``state`` as the best if ``results`` improve on it; returns whether it did."""
         value = results[self.metric]
-        if not self._improves(step, value):
+        if not self._improves(step, value) or not bool(build.all_finite(state)):
             return False
-        self._checkpointer.save(step, state, data_iterator, config)
-        self._checkpointer.wait()  # best.json never names a checkpoint that is not complete
+        self._checkpointer.save(step, state, data_iterator, config)  # complete before best.json names it
         self.step, self.value = step, value
         if self._is_writer:
             path = os.path.join(self.directory, BEST_FILE)

@@ -13,26 +13,33 @@ import ml_collections
 import numpy as np
 from flax import traverse_util
 
-from clr_gan_jax import build, checkpoints, data, images, sharding
+from clr_gan_jax import build, checkpoints, data, images, npz, sharding
 from clr_gan_jax.errors import UserError
 
 
 def checkpoint_steps(workdir: str) -> list[int]:
     """The steps of the checkpoints in ``workdir``, ascending."""
-    checkpointer = checkpoints.Checkpointer(workdir, max_to_keep=None)
+    checkpointer = checkpoints.Checkpointer(workdir, max_to_keep=None, create=False)
     steps = checkpointer.all_steps()
     checkpointer.close()
     return steps
 
 
 def restore_ema(experiment: build.Experiment, workdir: str, step: int | None = None) -> tuple[dict, int]:
-    """(EMA generator variables, step) from the checkpoint at ``step`` (default: the latest) in ``workdir``."""
-    checkpointer = checkpoints.Checkpointer(workdir, max_to_keep=None)
+    """(EMA generator variables, step) from the checkpoint at ``step`` (default: the latest) in ``workdir``.
+
+    Reads only: a mistyped workdir gets an error, not an empty checkpoints folder.
+    """
+    checkpointer = checkpoints.Checkpointer(workdir, max_to_keep=None, create=False)
     try:
-        step = checkpointer.latest_step() if step is None else step
-        if step is None:
-            raise UserError(f"no checkpoint in {checkpointer.directory}: train first (--mode=train)")
-        checkpointer.check_compatible(step, build.abstract_state(experiment))
+        available = checkpointer.all_steps()
+        if not available:
+            raise UserError(
+                f"no checkpoint in {checkpointer.directory}: train first (--mode=train), or check --workdir"
+            )
+        step = available[-1] if step is None else step
+        if step not in available:
+            raise UserError(f"--step={step}: no such checkpoint in {checkpointer.directory}; it has steps {available}")
         state = checkpointer.restore(step, build.abstract_state(experiment, sharding.make_mesh()))
         return state.ema, step
     finally:
@@ -61,11 +68,16 @@ def sample_picture_fn(experiment: build.Experiment, source):
 
 
 def write_sample_grid(
-    config: ml_collections.ConfigDict, workdir: str, num: int, seed: int, output: str | None = None
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    num: int,
+    seed: int,
+    output: str | None = None,
+    step: int | None = None,
 ) -> str:
-    """A grid (or scatter plot) of ``num`` EMA-generator samples from the latest checkpoint; returns its path."""
+    """A grid (or scatter plot) of ``num`` EMA-generator samples of checkpoint ``step`` (default: the latest)."""
     experiment = build.build(config)
-    variables, step = restore_ema(experiment, workdir)
+    variables, step = restore_ema(experiment, workdir, step)
     latents = experiment.method.sample_latents(jax.random.key(seed), num)
     samples = np.asarray(build.generate_fn(experiment)(variables, latents))
     path = output or os.path.join(workdir, "samples", f"sample_{step:07d}_seed{seed}.png")
@@ -73,14 +85,17 @@ def write_sample_grid(
     return path
 
 
-def export_run(config: ml_collections.ConfigDict, workdir: str, output: str | None = None) -> str:
-    """Writes the latest checkpoint's EMA generator to ``output`` (default <workdir>/export/generator.npz).
+def export_run(
+    config: ml_collections.ConfigDict, workdir: str, output: str | None = None, step: int | None = None
+) -> str:
+    """Writes the EMA generator of checkpoint ``step`` (default: the latest) to ``output``
+    (default <workdir>/export/generator.npz).
 
     The JSON beside it records the config saved in the checkpoint, i.e. the one the run was trained with.
     """
     experiment = build.build(config)
-    variables, step = restore_ema(experiment, workdir)
-    checkpointer = checkpoints.Checkpointer(workdir, max_to_keep=None)
+    variables, step = restore_ema(experiment, workdir, step)
+    checkpointer = checkpoints.Checkpointer(workdir, max_to_keep=None, create=False)
     saved_config = ml_collections.ConfigDict(checkpointer.saved_config(step))
     checkpointer.close()
     path = output or os.path.join(workdir, "export", "generator.npz")
@@ -89,17 +104,21 @@ def export_run(config: ml_collections.ConfigDict, workdir: str, output: str | No
 
 
 def load_npz(path: str) -> tuple[build.Experiment, dict, dict]:
-    """(experiment, variables, metadata) from an export written by `write_npz`; reads no data."""
+    """(experiment, variables, metadata) from an export written by `write_npz`; reads no data.
+
+    One-line UserErrors for a missing, truncated or non-npz file, a missing description and NaN weights.
+    """
     meta_path = os.path.splitext(path)[0] + ".json"
-    for p in (path, meta_path):
-        if not os.path.exists(p):
-            raise UserError(f"{p} does not exist: export a run with --mode=export first")
-    with open(meta_path) as f:
-        meta = json.load(f)
-    with np.load(path, allow_pickle=False) as arrays:
-        variables = traverse_util.unflatten_dict({k: arrays[k] for k in arrays.files}, sep="/")
-    experiment = build.build(ml_collections.ConfigDict(meta["config"]), example_shape=tuple(meta["example_shape"]))
-    return experiment, variables, meta
+    fix = "export the run again with --mode=export"
+    flat = npz.read(path, "The exported generator", fix)
+    npz.require_finite(flat, "The exported generator", path, "the run diverged; export an earlier checkpoint (--step)")
+    try:
+        with open(meta_path) as f:
+            meta = json.load(f)
+        experiment = build.build(ml_collections.ConfigDict(meta["config"]), example_shape=tuple(meta["example_shape"]))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{meta_path}, the description of {path}, is missing or unreadable ({e}): {fix}") from None
+    return experiment, npz.unflatten(flat), meta
 
 
 def sample_from_npz(path: str, num: int, seed: int = 0) -> np.ndarray:

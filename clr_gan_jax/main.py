@@ -11,6 +11,7 @@ Override config values with --config.<field>=<value>, e.g. --config.train.steps=
 import logging as std_logging
 import os
 import re
+import signal
 import sys
 
 from absl import app, flags, logging
@@ -34,6 +35,7 @@ _OUTPUT = flags.DEFINE_string(
     "sample: PNG path (default <workdir>/samples/sample_<step>.png); "
     "export: .npz path (default <workdir>/export/generator.npz).",
 )
+_STEP = flags.DEFINE_integer("step", None, "--mode=sample|export: the checkpoint's step (default: the latest).")
 _CHECKPOINTS = flags.DEFINE_string("checkpoints", "latest", "--mode=evaluate: latest, all, or steps like 1000,2000.")
 _IMAGES = flags.DEFINE_string(
     "images", "", "--mode=evaluate: a folder or zip of images to evaluate instead of checkpoints."
@@ -63,7 +65,7 @@ def _show_only_own_info_logs():
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        _fail(f"unexpected arguments {' '.join(argv[1:])!r}: every option is a --flag (see --help)")
     if not flags.FLAGS["verbosity"].present:
         _show_only_own_info_logs()
     config, workdir = _CONFIG.value, _WORKDIR.value
@@ -75,15 +77,23 @@ def main(argv):
         if _MODE.value == "train":
             train.train_and_evaluate(config, workdir)
         elif _MODE.value == "sample":
-            path = export.write_sample_grid(config, workdir, _NUM_SAMPLES.value, _SAMPLE_SEED.value, _OUTPUT.value)
+            path = export.write_sample_grid(
+                config, workdir, _NUM_SAMPLES.value, _SAMPLE_SEED.value, _OUTPUT.value, _STEP.value
+            )
             logging.info("Wrote %s", path)
         elif _MODE.value == "evaluate":
             evaluate.run(config, workdir, _CHECKPOINTS.value, _IMAGES.value)
         else:
-            path = export.export_run(config, workdir, _OUTPUT.value)
+            path = export.export_run(config, workdir, _OUTPUT.value, _STEP.value)
             logging.info("Wrote %s and %s", path, os.path.splitext(path)[0] + ".json")
+    except train.Interrupted as e:
+        print(str(e), file=sys.stderr, flush=True)
+        sys.exit(128 + e.signum)
     except (UserError, TrainingDivergedError) as e:
         _fail(str(e))
+    except KeyboardInterrupt:
+        print("interrupted before training started: nothing to save", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
 
 
 def _fail(message: str):

@@ -9,13 +9,20 @@ import numpy as np
 
 
 class MetricWriter:
-    """Appends {'step', **scalars} lines to <workdir>/metrics.jsonl and mirrors them to TensorBoard."""
+    """Appends {'step', **scalars} lines to <workdir>/metrics.jsonl and mirrors them to TensorBoard.
 
-    def __init__(self, workdir: str):
+    A resumed run (``resume_step``) first drops the lines of steps after the checkpoint it resumes
+    from, which the run will log again, so metrics.jsonl never repeats a step.
+    """
+
+    def __init__(self, workdir: str, resume_step: int = 0):
         from tensorboardX import SummaryWriter
 
         os.makedirs(workdir, exist_ok=True)
-        self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")  # noqa: SIM115 -- open for the whole run
+        path = os.path.join(workdir, "metrics.jsonl")
+        if resume_step and os.path.exists(path):
+            _drop_lines_after(path, resume_step)
+        self._jsonl = open(path, "a")  # noqa: SIM115 -- open for the whole run
         self._tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
     def write_scalars(self, step: int, scalars: dict):
@@ -31,6 +38,21 @@ class MetricWriter:
     def close(self):
         self._jsonl.close()
         self._tensorboard.close()
+
+
+def _drop_lines_after(path: str, step: int):
+    """Rewrites ``path`` without its lines of steps > ``step`` (and without a torn last line), atomically."""
+    kept = []
+    with open(path) as f:
+        for line in f:
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line if line.endswith("\n") else line + "\n")
+            except (ValueError, KeyError, TypeError):
+                continue
+    with open(path + ".partial", "w") as f:
+        f.writelines(kept)
+    os.replace(path + ".partial", path)
 
 
 def format_duration(seconds: float) -> str:

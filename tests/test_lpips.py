@@ -17,8 +17,9 @@ torch = pytest.importorskip("torch", reason="the parity test needs torch (test e
 import jax
 import jax.numpy as jnp
 
+from clr_gan_jax import npz
 from clr_gan_jax.errors import UserError
-from clr_gan_jax.metrics import convert_lpips, lpips, npz_tree
+from clr_gan_jax.metrics import convert_lpips, lpips
 
 nn = torch.nn
 # The published constants, written out here so that the reference does not share them with the code under test.
@@ -174,7 +175,7 @@ def test_gradients_finite_where_a_layer_is_all_zero(torch_nets, distances_and_gr
     state = {name: t.numpy() for name, t in alexnet.state_dict().items()}
     lin = {name: t.numpy() for name, t in lins.state_dict().items()}
     params = {**convert_lpips.alexnet_to_flax(state, "test"), **convert_lpips.lin_to_flax(lin, "test")}
-    variables = {"params": npz_tree.unflatten(params)}
+    variables = {"params": npz.unflatten(params)}
     x, y = images(SHAPES[0], 4), images(SHAPES[0], 5)
     expected, expected_gx, _ = torch_distances_and_grads(alexnet, lins, x, y)
     distances, (gx, gy) = distances_and_grads(variables, x, y)
@@ -186,7 +187,7 @@ def test_gradients_finite_where_a_layer_is_all_zero(torch_nets, distances_and_gr
 def test_converted_file_layout(torch_nets, variables):
     alexnet, lins = torch_nets
     params = variables["params"]
-    assert {name: v.shape for name, v in npz_tree.flatten(params).items()} == lpips.variable_shapes()
+    assert {name: v.shape for name, v in npz.flatten(params).items()} == lpips.variable_shapes()
     conv2 = alexnet.features[3].weight.detach().numpy()  # (out, in, kh, kw)
     np.testing.assert_array_equal(params["alexnet"]["conv2"]["kernel"][1, 4, 7, 9], conv2[9, 7, 1, 4])
     np.testing.assert_array_equal(params["lin3"], lins.lin2.model[1].weight.detach().numpy().reshape(-1))

@@ -68,7 +68,6 @@ save = checkpoints.Checkpointer.save
 def save_then_die(self, step, *args, **kwargs):
     save(self, step, *args, **kwargs)
     if step == int(os.environ["KILL_AT_STEP"]) and jax.process_index() == int(os.environ["KILL_PROCESS"]):
-        self.wait()
         os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -159,7 +159,6 @@ save = checkpoints.Checkpointer.save
 def save_then_die(self, step, *args, **kwargs):
     save(self, step, *args, **kwargs)
     if step == int(os.environ["KILL_AT_STEP"]):
-        self.wait()
         os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -5,12 +5,13 @@ The .npz holds one array per variable under its Flax path ('Mixed_5b/branch1x1/c
 'sha256', so that reference statistics can be keyed on the weights.
 """
 
-import os
 from typing import NamedTuple
 
 import numpy as np
 
-from clr_gan_jax.metrics import inception, npz_tree
+from clr_gan_jax import npz
+from clr_gan_jax.errors import DataError, UserError
+from clr_gan_jax.metrics import inception
 
 OFFICIAL_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 OFFICIAL_SHA256_PREFIX = "6726825d"
@@ -35,7 +36,7 @@ def expected_names() -> dict[str, tuple[int, ...]]:
     return {
         name: leaf.shape
         for collection in ("params", "batch_stats")
-        for name, leaf in npz_tree.flatten(shapes[collection]).items()
+        for name, leaf in npz.flatten(shapes[collection]).items()
     }
 
 
@@ -46,7 +47,7 @@ def check_names(found: dict[str, tuple[int, ...]], source: str) -> None:
     unexpected = sorted(set(found) - set(expected))
     misshaped = sorted(n for n in set(expected) & set(found) if tuple(found[n]) != tuple(expected[n]))
     if missing or unexpected or misshaped:
-        raise ValueError(
+        raise DataError(
             f"{source} is not the FID Inception-v3: missing {missing[:5]} ({len(missing)} in all), "
             f"unexpected {unexpected[:5]} ({len(unexpected)} in all), wrong shape {misshaped[:5]}."
         )
@@ -56,8 +57,8 @@ def unflatten(flat: dict[str, np.ndarray]) -> dict:
     """Flat names -> {'params': nested, 'batch_stats': nested} (BN mean/var are batch stats)."""
     is_stat = lambda name: name.rsplit("/", 1)[-1] in _BATCH_STATS
     return {
-        "params": npz_tree.unflatten({k: v for k, v in flat.items() if not is_stat(k)}),
-        "batch_stats": npz_tree.unflatten({k: v for k, v in flat.items() if is_stat(k)}),
+        "params": npz.unflatten({k: v for k, v in flat.items() if not is_stat(k)}),
+        "batch_stats": npz.unflatten({k: v for k, v in flat.items() if is_stat(k)}),
     }
 
 
@@ -67,12 +68,9 @@ def save_npz(path: str, flat: dict[str, np.ndarray], sha256: str) -> None:
 
 def load_inception_params(path: str) -> InceptionWeights:
     """Reads a converted .npz; raises a one-line error saying how to get it if it is missing."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Inception weights {path} not found: {HOW_TO_GET}.")
-    with np.load(path, allow_pickle=False) as npz:
-        if HASH_KEY not in npz.files:
-            raise ValueError(f"{path} has no '{HASH_KEY}' entry, so convert_inception did not write it; {HOW_TO_GET}.")
-        flat = {name: npz[name] for name in npz.files if name != HASH_KEY}
-        sha256 = str(npz[HASH_KEY])
+    flat = npz.read(path, "Inception weights", HOW_TO_GET)
+    if HASH_KEY not in flat:
+        raise UserError(f"{path} has no '{HASH_KEY}' entry, so convert_inception did not write it; {HOW_TO_GET}.")
+    sha256 = str(flat.pop(HASH_KEY))
     check_names({k: v.shape for k, v in flat.items()}, path)
     return InceptionWeights(unflatten(flat), sha256)

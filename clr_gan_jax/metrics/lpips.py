@@ -15,8 +15,6 @@ The .npz holds one array per parameter under its Flax path: 'alexnet/conv1/kerne
 """
 
 import functools
-import os
-import zipfile
 from typing import Any
 
 import flax.linen as nn
@@ -24,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from clr_gan_jax import npz
 from clr_gan_jax.errors import UserError
-from clr_gan_jax.metrics import npz_tree
 
 CHANNELS = (64, 192, 384, 256, 256)
 # (kernel size, stride, padding) of conv1..conv5; a 3x3 stride-2 max pool follows conv1 and conv2.
@@ -126,7 +124,7 @@ def variable_shapes() -> dict[str, tuple[int, ...]]:
     """Flat parameter name ('alexnet/conv1/kernel', ..., 'lin5') -> shape."""
     images = jax.ShapeDtypeStruct((1, MIN_SIZE, MIN_SIZE, 3), jnp.float32)
     shapes = jax.eval_shape(LPIPS().init, jax.random.key(0), images, images)
-    return {name: tuple(leaf.shape) for name, leaf in npz_tree.flatten(shapes["params"]).items()}
+    return {name: tuple(leaf.shape) for name, leaf in npz.flatten(shapes["params"]).items()}
 
 
 def check_variables(found: dict[str, tuple[int, ...]], source: str) -> None:
@@ -145,18 +143,10 @@ def check_variables(found: dict[str, tuple[int, ...]], source: str) -> None:
 
 def load_lpips(path: str) -> dict:
     """Reads the .npz written by convert_lpips into ``{'params': ...}`` for ``lpips_distance``."""
-    if not os.path.isfile(path):
-        raise UserError(f"LPIPS weights {path} not found: {HOW_TO_GET}.")
+    flat = npz.read(path, "LPIPS weights", HOW_TO_GET)
+    check_variables({name: np.shape(value) for name, value in flat.items()}, path)
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise UserError(f"LPIPS weights {path} are a single .npy array, not an .npz archive: {HOW_TO_GET}.")
-        with loaded:
-            flat = {name: loaded[name] for name in loaded.files}
-        check_variables({name: np.shape(value) for name, value in flat.items()}, path)
         flat = {name: value.astype(np.float32) for name, value in flat.items()}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise UserError(
-            f"LPIPS weights {path} are not a readable .npz archive of numbers ({e}): {HOW_TO_GET}."
-        ) from None
-    return {"params": npz_tree.unflatten(flat)}
+    except (TypeError, ValueError) as e:
+        raise UserError(f"LPIPS weights {path} hold arrays that are not numbers ({e}): {HOW_TO_GET}.") from None
+    return {"params": npz.unflatten(flat)}

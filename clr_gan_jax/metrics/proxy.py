@@ -19,8 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from clr_gan_jax import npz
 from clr_gan_jax.data import embedded
-from clr_gan_jax.metrics import fid, npz_tree
+from clr_gan_jax.metrics import fid
 
 DIGITS_CLASSIFIER_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "digits_classifier.npz")
 DIGITS_SIDE = 8
@@ -92,13 +93,9 @@ class DigitsClassifier(nn.Module):
 
 def load_digits_classifier(path: str = DIGITS_CLASSIFIER_PATH) -> dict:
     """The shipped classifier's variables ({'params': ...})."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"Digits classifier {path} not found; rebuild it with "
-            "`python -m clr_gan_jax.metrics.train_digits_classifier`."
-        )
-    with np.load(path, allow_pickle=False) as npz:
-        return {"params": npz_tree.unflatten({name: npz[name] for name in npz.files})}
+    fix = "rebuild it with `python -m clr_gan_jax.metrics.train_digits_classifier`"
+    flat = npz.read(path, "Digits classifier", fix)
+    return {"params": npz.unflatten(flat)}
 
 
 def _single_channel(images):

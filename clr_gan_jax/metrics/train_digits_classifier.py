@@ -15,8 +15,9 @@ import numpy as np
 import optax
 from absl import app, flags
 
+from clr_gan_jax import npz
 from clr_gan_jax.data import embedded
-from clr_gan_jax.metrics import npz_tree, proxy
+from clr_gan_jax.metrics import proxy
 
 RESOLUTIONS = (8, 16, 32, 64)
 
@@ -70,7 +71,7 @@ def main(argv):
     params, accuracies = train(_STEPS.value)
     for resolution, value in accuracies.items():
         print(f"test accuracy at {resolution}px: {value:.4f}")
-    flat = {name: np.asarray(value, np.float32) for name, value in npz_tree.flatten(params).items()}
+    flat = {name: np.asarray(value, np.float32) for name, value in npz.flatten(params).items()}
     np.savez(_DEST.value, **flat)
     print(f"Wrote {_DEST.value}")
 
