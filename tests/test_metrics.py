@@ -5,6 +5,7 @@ import pytest
 import scipy.linalg
 
 from clr_gan_jax import sharding
+from clr_gan_jax.errors import UserError
 from clr_gan_jax.metrics import evaluator as evaluator_lib
 from clr_gan_jax.metrics import (
     fid,
@@ -211,7 +212,7 @@ def test_inception_metrics_without_weights_name_the_file(tmp_path):
 
 
 def test_unknown_metric_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="Unknown metrics"):
+    with pytest.raises(UserError, match="^eval.metrics: unknown name 'fidd'; known: fid, kid, is, pr"):
         evaluator_lib.create_evaluator(
             ["fidd"],
             dataset_name="toy",
