@@ -1,0 +1,29 @@
+"""Helpers shared by several test files."""
+
+import pathlib
+
+import numpy as np
+
+DATA = pathlib.Path(__file__).parent / "data"
+
+
+def load_fixture(name: str) -> dict[str, np.ndarray]:
+    """All arrays of ``tests/data/<name>`` (no pickles)."""
+    with np.load(DATA / name, allow_pickle=False) as data:
+        return dict(data)
+
+
+def nhwc(x: np.ndarray) -> np.ndarray:
+    """PyTorch NCHW activations -> NHWC."""
+    return np.transpose(x, (0, 2, 3, 1))
+
+
+def hwio(w: np.ndarray) -> np.ndarray:
+    """PyTorch OIHW convolution weights -> HWIO."""
+    return np.transpose(w, (2, 3, 1, 0))
+
+
+def state_dict(fixture: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The PyTorch state dict stored in a fixture under ``<prefix>/sd/<key>``."""
+    head = f"{prefix}/sd/"
+    return {k[len(head) :]: v for k, v in fixture.items() if k.startswith(head)}
