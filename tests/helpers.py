@@ -23,6 +23,13 @@ def hwio(w: np.ndarray) -> np.ndarray:
     return np.transpose(w, (2, 3, 1, 0))
 
 
+def assert_close(actual, expected, tol: float = 2e-5) -> None:
+    """Equal up to float32 rounding: |actual - expected| <= tol * max(1, max |expected|)."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=tol * max(1.0, float(np.abs(expected).max())))
+
+
 def state_dict(fixture: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     """The PyTorch state dict stored in a fixture under ``<prefix>/sd/<key>``."""
     head = f"{prefix}/sd/"

@@ -1,23 +1,28 @@
-"""StyleGAN2 layers and blocks with official weights against the official modules (tests/data/stylegan2_layers.npz)."""
+"""StyleGAN2 layers and blocks with official weights against the official modules (tests/data/stylegan2_layers.npz).
+
+The layers' logic does not depend on the ops' implementation (test_stylegan2_ops.py tests both against the
+official ops, and their gradients equal); these tests use XLA's convolutions, which compile faster.
+"""
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import load_fixture, nhwc, state_dict
+from helpers import assert_close, load_fixture, nhwc, state_dict
 
 from clr_gan_jax.models import stylegan2 as sg2
+from clr_gan_jax.models.stylegan2 import ops
 from clr_gan_jax.models.stylegan2.official_weights import state_dict_to_variables
 
 REF = load_fixture("stylegan2_layers.npz")
 ROOT_HALF = float(np.sqrt(0.5))
 
 
-def assert_close(actual, expected, tol=2e-5):
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=tol * max(1.0, float(np.abs(expected).max())))
+@pytest.fixture(autouse=True)
+def xla_convolutions():
+    with ops.implementation("conv"):
+        yield
 
 
 def official(case, module: nn.Module, *args, **kwargs):

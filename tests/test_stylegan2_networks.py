@@ -2,6 +2,8 @@
 
 net32: unconditional, G 'skip' (2 mapping layers), D 'resnet' (CLR-GAN's D, mbstd group 2).
 net64: conditional (3 classes), G 'resnet' with conv_clamp 256, D 'skip' with the cmap mapping.
+The parity tests use XLA's convolutions (they compile faster); the CPU default, the "matmul" implementation, is
+checked on net64 and in the second-order gradient tests (test_stylegan2_ops.py tests the two equal op by op).
 """
 
 import functools
@@ -11,9 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import load_fixture, nhwc, state_dict
+from helpers import assert_close, load_fixture, nhwc, state_dict
 
-from clr_gan_jax.models.stylegan2 import Discriminator, Generator
+from clr_gan_jax.errors import UserError
+from clr_gan_jax.models.stylegan2 import Discriminator, Generator, ops
 from clr_gan_jax.models.stylegan2.official_weights import (
     discriminator_from_official_kwargs,
     discriminator_variables,
@@ -26,17 +29,12 @@ NETS = ["net32", "net64"]
 GENERATE = {"net32": ([(0, 1.0), (1, 1.0), (0, 0.7)], None), "net64": ([(0, 1.0), (0, 0.7)], 1)}
 
 
-def assert_close(actual, expected, tol=2e-5):
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=tol * max(1.0, float(np.abs(expected).max())))
-
-
 class Net:
-    """One fixture network: G and D built from the official init kwargs, with the official weights."""
+    """One fixture network: G and D built from the official init kwargs, with the official weights, applied with
+    jitted functions traced under one ops implementation."""
 
-    def __init__(self, name):
-        self.name = name
+    def __init__(self, name, implementation):
+        self.name, self.implementation = name, implementation
         self.G = generator_from_official_kwargs(json.loads(str(REF[f"{name}/G/init_kwargs"])))
         self.D = discriminator_from_official_kwargs(json.loads(str(REF[f"{name}/D/init_kwargs"])))
         self.g_vars = generator_variables(self.G, state_dict(REF, f"{name}/G"))
@@ -44,13 +42,21 @@ class Net:
         self.z = REF[f"{name}/z"]
         self.labels = REF[f"{name}/labels"] if self.G.c_dim else None
         static = ("noise_mode", "train", "update_w_avg", "mutable", "truncation_cutoff", "method")
-        self.apply_g = jax.jit(self.G.apply, static_argnames=static)
-        self.apply_d = jax.jit(self.D.apply)
+        self._apply_g = jax.jit(self.G.apply, static_argnames=static)
+        self._apply_d = jax.jit(self.D.apply)
+
+    def apply_g(self, *args, **kwargs):
+        with ops.implementation(self.implementation):
+            return self._apply_g(*args, **kwargs)
+
+    def apply_d(self, *args, **kwargs):
+        with ops.implementation(self.implementation):
+            return self._apply_d(*args, **kwargs)
 
 
 @functools.cache
-def get_net(name) -> Net:
-    return Net(name)
+def get_net(name, implementation="conv") -> Net:
+    return Net(name, implementation)
 
 
 @pytest.fixture(params=NETS)
@@ -90,12 +96,16 @@ def test_generator_official_generate_images(net):
         assert np.abs(image.astype(int) - expected.astype(int)).max() <= 1
 
 
-def test_discriminator_logits_and_clr_features(net):
-    """CLR-GAN's D returns (logits, latent_code): latent_code is our "features"."""
+def discriminator_inputs(net):
     images = nhwc(REF[f"{net.name}/img_eval"])
     if f"{net.name}/img_eval_psi05" in REF:
         images = np.concatenate([images, nhwc(REF[f"{net.name}/img_eval_psi05"])])
-    labels = None if net.labels is None else np.tile(net.labels, len(images) // 2)
+    return images, None if net.labels is None else np.tile(net.labels, len(images) // 2)
+
+
+def test_discriminator_logits_and_clr_features(net):
+    """CLR-GAN's D returns (logits, latent_code): latent_code is our "features"."""
+    images, labels = discriminator_inputs(net)
     out = net.apply_d(net.d_vars, images, labels)
     assert_close(out["logits"], REF[f"{net.name}/logits"])
     assert_close(out["features"], REF[f"{net.name}/latent_code"])
@@ -121,22 +131,27 @@ def test_generator_training_call_and_w_avg_update():
     assert_close(mapping(True, False), REF["net32/ws"])  # an immutable w_avg is left alone
 
 
-def test_truncated_images():
-    net = get_net("net32")
-    images = net.apply_g(net.g_vars, net.z, truncation_psi=np.float32(0.5), noise_mode="const")
-    assert_close(images, nhwc(REF["net32/img_eval_psi05"]))
+def test_matmul_implementation_matches_the_official_networks():
+    """The CPU default on net64: upsampling convs (overlap-add), im2col, shifted-slice FIR, grouped (fused) convs."""
+    net = get_net("net64", "matmul")
+    assert_close(net.apply_g(net.g_vars, net.z, net.labels, noise_mode="const"), nhwc(REF["net64/img_eval"]))
+    assert_close(net.apply_d(net.d_vars, *discriminator_inputs(net))["logits"], REF["net64/logits"])
 
 
 def test_bfloat16_blocks_are_close_to_float32():
-    """compute_dtype=bfloat16 in the top 2 blocks (the official fp16 blocks, clamp 256); params and images float32."""
+    """compute_dtype=bfloat16 in the top 2 blocks (the official fp16 blocks, clamp 256); params and images float32.
+
+    With XLA's convolutions, the implementation GPUs and TPUs (where bfloat16 is meant to run) use.
+    """
     net = get_net("net32")
     G = net.G.clone(compute_dtype=jnp.bfloat16, num_fp16_res=2, conv_clamp=256)
     D = net.D.clone(compute_dtype=jnp.bfloat16, num_fp16_res=2, conv_clamp=256)
-    images = jax.jit(lambda v, z: G.apply(v, z, noise_mode="const"))(net.g_vars, net.z)
-    assert images.dtype == jnp.float32
     reference = nhwc(REF["net32/img_eval"])
+    with ops.implementation("conv"):
+        images = jax.jit(lambda v, z: G.apply(v, z, noise_mode="const"))(net.g_vars, net.z)
+        out = jax.jit(D.apply)(net.d_vars, reference)
+    assert images.dtype == jnp.float32
     np.testing.assert_allclose(images, reference, atol=0.05 * np.abs(reference).max())
-    out = jax.jit(D.apply)(net.d_vars, reference)
     assert out["blocks"][16].dtype == jnp.bfloat16 and out["blocks"][4].dtype == jnp.float32
     assert out["logits"].dtype == jnp.float32
     np.testing.assert_allclose(out["logits"], REF["net32/logits"][:2], atol=0.05 * np.abs(REF["net32/logits"]).max())
@@ -149,10 +164,20 @@ def random_variables(module, *args, seed=0, **kwargs):
     return jax.tree.map(lambda s: jnp.asarray(rng.standard_normal(s.shape), s.dtype), shapes)
 
 
+@pytest.fixture
+def matmul_implementation():
+    with ops.implementation("matmul"):
+        yield
+
+
+@pytest.mark.usefixtures("matmul_implementation")
 def test_r1_penalty_gradient_through_discriminator():
-    """d/dparams of sum |d logits / d images|^2 is finite and matches a central difference on one parameter."""
-    D = Discriminator(img_resolution=16, channel_base=64, channel_max=8, mbstd_group_size=2)
-    images = jnp.asarray(np.random.default_rng(1).standard_normal((2, 16, 16, 3)), jnp.float32)
+    """d/dparams of sum |d logits / d images|^2 is finite and matches a central difference on one parameter.
+
+    With the "matmul" implementation, whose second derivatives are not XLA's own convolution rules.
+    """
+    D = Discriminator(img_resolution=8, channel_base=32, channel_max=8, mbstd_group_size=2)
+    images = jnp.asarray(np.random.default_rng(1).standard_normal((2, 8, 8, 3)), jnp.float32)
     params = random_variables(D, images)["params"]
 
     def r1(params):
@@ -162,21 +187,21 @@ def test_r1_penalty_gradient_through_discriminator():
     value_and_grad = jax.jit(jax.value_and_grad(r1))
     value, grads = value_and_grad(params)
     assert np.isfinite(float(value)) and all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
+    kernel_grad = np.asarray(grads["b8"]["conv0"]["kernel"])
+    index = np.unravel_index(np.argmax(np.abs(kernel_grad)), kernel_grad.shape)  # the most sensitive weight
     eps = 1e-3  # small enough not to cross an lrelu kink here (checked in float64)
-    probe = ("b16", "conv0", "kernel")
 
     def perturbed(delta):
-        kernel = params["b16"]["conv0"]["kernel"]
-        changed = {**params, "b16": {**params["b16"], "conv0": {**params["b16"]["conv0"]}}}
-        changed["b16"]["conv0"]["kernel"] = kernel.at[1, 1, 0, 0].add(delta)
+        changed = jax.tree.map(lambda a: a, params)
+        changed["b8"]["conv0"]["kernel"] = params["b8"]["conv0"]["kernel"].at[index].add(delta)
         return float(value_and_grad(changed)[0])
 
     finite_difference = (perturbed(eps) - perturbed(-eps)) / (2 * eps)
-    analytic = float(grads[probe[0]][probe[1]][probe[2]][1, 1, 0, 0])
-    assert abs(analytic) > 1e-3 * float(value)
-    np.testing.assert_allclose(analytic, finite_difference, rtol=2e-2)
+    assert abs(kernel_grad[index]) > 1e-2 * float(value)
+    np.testing.assert_allclose(kernel_grad[index], finite_difference, rtol=1e-2)
 
 
+@pytest.mark.usefixtures("matmul_implementation")
 def test_path_length_gradient_through_generator():
     """d/dparams of |d sum(G.synthesis(ws) * y) / d ws|^2 (the path-length penalty) is finite and non-zero."""
     G = Generator(img_resolution=8, z_dim=8, w_dim=8, mapping_layers=1, channel_base=32, channel_max=4)
@@ -195,3 +220,27 @@ def test_path_length_gradient_through_generator():
     leaves = jax.tree.leaves(grads)
     assert all(np.isfinite(g).all() for g in leaves)
     assert float(jnp.abs(grads["synthesis_network"]["b8"]["conv0"]["kernel"]).max()) > 0
+
+
+def test_user_mistakes_raise_user_errors():
+    G = Generator(img_resolution=8, z_dim=4, w_dim=4, c_dim=3, mapping_layers=1, channel_base=16, channel_max=4)
+    z = jnp.zeros((2, 4))
+    variables = random_variables(G, z, jnp.zeros(2, jnp.int32), noise_mode="const")
+    with pytest.raises(UserError, match=r"conditional \(c_dim=3\): pass labels"):
+        G.apply(variables, z)
+    with pytest.raises(UserError, match="int class ids of shape"):
+        G.apply(variables, z, jnp.zeros((2, 3)))
+    with pytest.raises(UserError, match=r"z must have shape \(N, 4\)"):
+        G.apply(variables, jnp.zeros((2, 5)), jnp.zeros(2, jnp.int32))
+    with pytest.raises(UserError, match=r"ws must have shape \(N, 4, 4\)"):
+        G.apply(variables, jnp.zeros((2, 3, 4)), method="synthesis")
+    with pytest.raises(UserError, match="noise_mode must be one of"):
+        G.apply(variables, z, jnp.zeros(2, jnp.int32), noise_mode="fixed")
+    with pytest.raises(UserError, match="power-of-two image resolution"):
+        Generator(img_resolution=48).init(jax.random.key(0), jnp.zeros((1, 512)))
+    with pytest.raises(UserError, match="architecture must be one of"):
+        Discriminator(img_resolution=8, architecture="unet").init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+    with pytest.raises(UserError, match=r"images must have shape \(N, 8, 8, 3\)"):
+        Discriminator(img_resolution=8).init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
+    with pytest.raises(UserError, match="heads must have distinct names"):
+        Discriminator(img_resolution=8, heads=(("logits", 2),)).init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))

@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import hwio, load_fixture, nhwc
+from helpers import assert_close, hwio, load_fixture, nhwc
 
 from clr_gan_jax.errors import UserError
 from clr_gan_jax.models.stylegan2 import ops
@@ -12,16 +12,14 @@ from clr_gan_jax.models.stylegan2 import ops
 REF = load_fixture("stylegan2_ops.npz")
 
 
-def assert_close(actual, expected, tol=2e-5):
-    """Equal up to float32 rounding, relative to the size of the reference values."""
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    assert actual.shape == expected.shape
-    scale = max(1.0, float(np.abs(expected).max()))
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=tol * scale)
-
-
 def cases(prefix):
     return sorted({k.split("/")[1] for k in REF if k.startswith(prefix + "/") and k.count("/") >= 2})
+
+
+def traced(implementation, fn, *args):
+    """fn(*args), jitted as one program and traced under ``implementation``."""
+    with ops.implementation(implementation):
+        return jax.jit(fn)(*args)
 
 
 @pytest.mark.parametrize("case", cases("setup_filter"))
@@ -47,58 +45,104 @@ def test_setup_filter_rejects_3d():
         ops.setup_filter(np.ones((2, 2, 2)))
 
 
+def upfirdn2d_case(x, args):
+    fi, up, down, px0, px1, py0, py1, flip, gain = args
+    f = REF[["upfirdn2d/filter_box4", "upfirdn2d/filter_taps6", "upfirdn2d/filter_rect"][int(fi)]]
+    padding = (int(px0), int(px1), int(py0), int(py1))
+    return ops.upfirdn2d(x, f, up=int(up), down=int(down), padding=padding, flip_filter=bool(flip), gain=float(gain))
+
+
 def test_upfirdn2d_grid():
     """up x down x padding (zero, asymmetric, negative) x flip/gain x filter (2-D 4x4, 1-D separable, 2-D 3x2)."""
     x = nhwc(REF["upfirdn2d/x"])
-    filters = [REF["upfirdn2d/filter_box4"], REF["upfirdn2d/filter_taps6"], REF["upfirdn2d/filter_rect"]]
     names = REF["upfirdn2d/names"]
     assert len(names) == 72
-    for name, args in zip(names, REF["upfirdn2d/args"]):
-        fi, up, down, px0, px1, py0, py1, flip, gain = args
-        y = ops.upfirdn2d(
-            x,
-            filters[int(fi)],
-            up=int(up),
-            down=int(down),
-            padding=(int(px0), int(px1), int(py0), int(py1)),
-            flip_filter=bool(flip),
-            gain=float(gain),
-        )
+    with ops.implementation("conv"):
+        for name, args in zip(names, REF["upfirdn2d/args"]):
+            assert_close(upfirdn2d_case(x, args), nhwc(REF[f"upfirdn2d/y/{name}"]))
+
+
+def test_upfirdn2d_grid_matmul_implementation():
+    """The shifted-slice FIR on each filter kind, up, down and non-trivial padding, as one program."""
+    x = nhwc(REF["upfirdn2d/x"])
+    chosen = [(n, a) for n, a in zip(REF["upfirdn2d/names"], REF["upfirdn2d/args"]) if "_p0_" not in n and "flip1" in n]
+    assert len(chosen) == 24
+    outputs = traced("matmul", lambda x: [upfirdn2d_case(x, args) for _, args in chosen], x)
+    for (name, _), y in zip(chosen, outputs):
         assert_close(y, nhwc(REF[f"upfirdn2d/y/{name}"]))
 
 
+@pytest.mark.parametrize("implementation", ops.IMPLEMENTATIONS)
 @pytest.mark.parametrize("filter_name", ["box4", "taps6"])
-def test_resampling_wrappers(filter_name):
-    x = nhwc(REF["upfirdn2d/x"])
+def test_resampling_wrappers(implementation, filter_name):
     f = REF[f"upfirdn2d/filter_{filter_name}"]
     ref = {k.split("/")[2]: nhwc(v) for k, v in REF.items() if k.startswith(f"wrappers/{filter_name}/")}
-    assert_close(ops.upsample2d(x, f), ref["upsample2d"])
-    assert_close(ops.downsample2d(x, f), ref["downsample2d"])
-    assert_close(ops.filter2d(x, f), ref["filter2d"])
-    assert_close(ops.upsample2d(x, f, padding=(1, 0, -1, 2)), ref["upsample2d_pad"])
-    assert_close(ops.downsample2d(x, f, padding=-1, flip_filter=True), ref["downsample2d_pad_flip"])
+
+    def wrappers(x):
+        return {
+            "upsample2d": ops.upsample2d(x, f),
+            "downsample2d": ops.downsample2d(x, f),
+            "filter2d": ops.filter2d(x, f),
+            "upsample2d_pad": ops.upsample2d(x, f, padding=(1, 0, -1, 2)),
+            "downsample2d_pad_flip": ops.downsample2d(x, f, padding=-1, flip_filter=True),
+        }
+
+    outputs = traced(implementation, wrappers, nhwc(REF["upfirdn2d/x"]))
+    assert sorted(outputs) == sorted(ref)
+    for name, y in outputs.items():
+        assert_close(y, ref[name])
 
 
-def test_conv2d_resample_every_path():
-    x = nhwc(REF["conv2d_resample/x"])
-    weights = [REF["conv2d_resample/w3"], REF["conv2d_resample/w1"], REF["conv2d_resample/wg"]]
+def conv2d_resample_case(x, args, weights=None):
+    """The fixture's conv2d_resample call ``args`` on x, with the fixture's HWIO weights or the given ones."""
+    if weights is None:
+        weights = [hwio(REF[f"conv2d_resample/{name}"]) for name in ("w3", "w1", "wg")]
     filters = [REF["conv2d_resample/box4"], REF["conv2d_resample/asym"]]
+    wi, fi, up, down, px0, px1, py0, py1, groups, flip_weight, flip_filter = (int(a) for a in args)
+    return ops.conv2d_resample(
+        x,
+        weights[wi],
+        filters[fi],
+        up=up,
+        down=down,
+        padding=(px0, px1, py0, py1),
+        groups=groups,
+        flip_weight=bool(flip_weight),
+        flip_filter=bool(flip_filter),
+    )
+
+
+@pytest.mark.parametrize("implementation", ops.IMPLEMENTATIONS)
+def test_conv2d_resample_every_path(implementation):
     names = list(REF["conv2d_resample/names"])
     assert {"up_flip", "down", "up_1x1", "down_1x1", "grouped_up", "fallback_asym_pad", "up_down"} <= set(names)
-    for name, args in zip(names, REF["conv2d_resample/args"]):
-        wi, fi, up, down, px0, px1, py0, py1, groups, flip_weight, flip_filter = (int(a) for a in args)
-        y = ops.conv2d_resample(
-            x,
-            hwio(weights[wi]),
-            filters[fi],
-            up=up,
-            down=down,
-            padding=(px0, px1, py0, py1),
-            groups=groups,
-            flip_weight=bool(flip_weight),
-            flip_filter=bool(flip_filter),
-        )
+    args = REF["conv2d_resample/args"]
+    outputs = traced(
+        implementation, lambda x: [conv2d_resample_case(x, a) for a in args], nhwc(REF["conv2d_resample/x"])
+    )
+    for name, y in zip(names, outputs):
         assert_close(y, nhwc(REF[f"conv2d_resample/y/{name}"]))
+
+
+def test_implementations_have_equal_gradients():
+    """d/dx and d/dw through im2col (plain, strided, grouped), the overlap-add transposed convolution (grouped and
+    not) and the shifted-slice FIR (rank-one, 1-D, 2-D filters; up and down): "matmul" == "conv"."""
+    x_conv, x_fir = nhwc(REF["conv2d_resample/x"]), nhwc(REF["upfirdn2d/x"])
+    weights = [hwio(REF[f"conv2d_resample/{name}"]) for name in ("w3", "w1", "wg")]
+    paths = ["up_flip", "down_asym_filter", "grouped_plain", "grouped_up"]
+    conv_args = [a for n, a in zip(REF["conv2d_resample/names"], REF["conv2d_resample/args"]) if n in paths]
+    fir_cases = ["box4_up2_down1_pasym_flip1_gain3", "taps6_up1_down2_pasym_flip1_gain3"]
+    fir_args = [a for n, a in zip(REF["upfirdn2d/names"], REF["upfirdn2d/args"]) if n in fir_cases]
+
+    def loss(x_conv, x_fir, weights):
+        outputs = [conv2d_resample_case(x_conv, a, weights) for a in conv_args]
+        outputs += [upfirdn2d_case(x_fir, a) for a in fir_args]
+        probes = np.random.default_rng(0)
+        return sum(jnp.sum(y * probes.standard_normal(y.shape).astype(np.float32)) for y in outputs)
+
+    grads = [traced(i, jax.grad(loss, argnums=(0, 1, 2)), x_conv, x_fir, weights) for i in ops.IMPLEMENTATIONS]
+    for a, b in zip(jax.tree.leaves(grads[0]), jax.tree.leaves(grads[1])):
+        assert_close(a, b)
 
 
 def test_up_conv_is_zero_insert_fir_and_flipped_correlation():
@@ -148,31 +192,39 @@ def test_bias_act_unknown_activation():
         ops.bias_act(jnp.zeros(2), act="gelu")
 
 
-@pytest.mark.parametrize("fused", [False, True])
-@pytest.mark.parametrize("demodulate", [False, True])
-@pytest.mark.parametrize("up", [1, 2])
-def test_modulated_conv2d(fused, demodulate, up):
-    """Noise after demodulation; up=2 with the flipped kernel, as in SynthesisLayer."""
+@pytest.mark.parametrize("implementation", ops.IMPLEMENTATIONS)
+def test_modulated_conv2d(implementation):
+    """Fused and not, demodulated and not, up=2 with the flipped kernel as in SynthesisLayer; noise after demod."""
     x, weight, styles = nhwc(REF["modconv/x"]), hwio(REF["modconv/weight"]), REF["modconv/styles"]
-    noise = nhwc(REF[f"modconv/noise{6 * up}"])
-    y = ops.modulated_conv2d(
-        x,
-        weight,
-        styles,
-        noise,
-        up=up,
-        padding=1,
-        resample_filter=ops.setup_filter([1, 3, 3, 1]),
-        demodulate=demodulate,
-        flip_weight=up == 1,
-        fused_modconv=fused,
-    )
-    assert_close(y, nhwc(REF[f"modconv/fused{int(fused)}_demod{int(demodulate)}_up{up}/y"]))
+    variants = [(fused, demod, up) for fused in (False, True) for demod in (False, True) for up in (1, 2)]
+
+    def all_variants(x):
+        return [
+            ops.modulated_conv2d(
+                x,
+                weight,
+                styles,
+                nhwc(REF[f"modconv/noise{6 * up}"]),
+                up=up,
+                padding=1,
+                resample_filter=ops.setup_filter([1, 3, 3, 1]),
+                demodulate=demod,
+                flip_weight=up == 1,
+                fused_modconv=fused,
+            )
+            for fused, demod, up in variants
+        ]
+
+    for (fused, demod, up), y in zip(variants, traced(implementation, all_variants, x)):
+        assert_close(y, nhwc(REF[f"modconv/fused{int(fused)}_demod{int(demod)}_up{up}/y"]))
 
 
 def test_modulated_conv2d_without_noise():
-    y = ops.modulated_conv2d(
-        nhwc(REF["modconv/x"]), hwio(REF["modconv/weight"]), REF["modconv/styles"], padding=1, fused_modconv=False
+    weight, styles = hwio(REF["modconv/weight"]), REF["modconv/styles"]
+    y = traced(
+        "conv",
+        lambda x: ops.modulated_conv2d(x, weight, styles, padding=1, fused_modconv=False),
+        nhwc(REF["modconv/x"]),
     )
     assert_close(y, nhwc(REF["modconv/nonoise/y"]))
 
@@ -180,7 +232,8 @@ def test_modulated_conv2d_without_noise():
 def test_modulated_conv2d_low_precision_prenormalisation_keeps_the_result():
     x, weight, styles = nhwc(REF["modconv/x"]), hwio(REF["modconv/weight"]), REF["modconv/styles"]
     ref = nhwc(REF["modconv/fused0_demod1_up1/y"]) - nhwc(REF["modconv/noise6"])
-    y = ops.modulated_conv2d(jnp.asarray(x, jnp.bfloat16), weight, styles, padding=1, fused_modconv=False)
+    x = jnp.asarray(x, jnp.bfloat16)
+    y = traced("matmul", lambda x: ops.modulated_conv2d(x, weight, styles, padding=1, fused_modconv=False), x)
     assert y.dtype == jnp.bfloat16
     np.testing.assert_allclose(np.asarray(y, np.float32), ref, atol=0.05 * np.abs(ref).max())
 

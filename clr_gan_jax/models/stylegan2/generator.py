@@ -69,6 +69,8 @@ class MappingNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, z, c=None, *, truncation_psi=1.0, truncation_cutoff=None, update_w_avg: bool = False):
+        if self.z_dim == 0 and self.c_dim == 0:
+            raise UserError("a mapping network needs a latent (z_dim > 0) or a label (c_dim > 0)")
         parts = []
         if self.z_dim > 0:
             parts.append(normalize_2nd_moment(jnp.asarray(z, jnp.float32)))

@@ -28,7 +28,9 @@ def standard_normal(key, shape, dtype=jnp.float32):
     return jax.random.normal(key, (int(np.prod(shape)),), dtype).reshape(shape)
 
 
-def _standard_normal(scale: float = 1.0):
+def normal_init(scale: float = 1.0):
+    """Initializer: N(0, scale^2)."""
+
     def init(key, shape, dtype=jnp.float32):
         return standard_normal(key, shape, dtype) * scale
 
@@ -56,7 +58,7 @@ class FullyConnected(nn.Module):
     @nn.compact
     def __call__(self, x):
         fan_in = x.shape[-1]
-        kernel = self.param("kernel", _standard_normal(1 / self.lr_multiplier), (fan_in, self.features))
+        kernel = self.param("kernel", normal_init(1 / self.lr_multiplier), (fan_in, self.features))
         x = x @ (kernel * (self.lr_multiplier / np.sqrt(fan_in))).astype(x.dtype)
         bias = None
         if self.use_bias:
@@ -83,7 +85,7 @@ class Conv2dLayer(nn.Module):
     @nn.compact
     def __call__(self, x, gain: float = 1.0):
         k, fan_in = self.kernel_size, x.shape[-1]
-        kernel = self.param("kernel", _standard_normal(), (k, k, fan_in, self.features))
+        kernel = self.param("kernel", normal_init(), (k, k, fan_in, self.features))
         w = kernel * (1 / np.sqrt(fan_in * k * k))
         x = ops.conv2d_resample(
             x,
@@ -121,7 +123,7 @@ class SynthesisLayer(nn.Module):
         check_noise_mode(noise_mode)
         k, fan_in, res = self.kernel_size, x.shape[-1], self.resolution
         styles = FullyConnected(fan_in, bias_init=1.0, name="affine")(w)
-        kernel = self.param("kernel", _standard_normal(), (k, k, fan_in, self.features))
+        kernel = self.param("kernel", normal_init(), (k, k, fan_in, self.features))
 
         noise = None
         if self.use_noise:
@@ -161,7 +163,7 @@ class ToRGB(nn.Module):
     def __call__(self, x, w, *, fused_modconv: bool = True):
         k, fan_in = self.kernel_size, x.shape[-1]
         styles = FullyConnected(fan_in, bias_init=1.0, name="affine")(w) * (1 / np.sqrt(fan_in * k * k))
-        kernel = self.param("kernel", _standard_normal(), (k, k, fan_in, self.features))
+        kernel = self.param("kernel", normal_init(), (k, k, fan_in, self.features))
         x = ops.modulated_conv2d(x, kernel, styles, padding=k // 2, demodulate=False, fused_modconv=fused_modconv)
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
         return ops.bias_act(x, bias, clamp=self.conv_clamp)
