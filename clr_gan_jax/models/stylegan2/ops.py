@@ -271,9 +271,11 @@ def _conv(x, w, *, stride: int = 1, padding=((0, 0), (0, 0)), groups: int = 1):
     if groups == 1:
         patches = jnp.concatenate(views, axis=-1).reshape(-1, kh * kw * cin)
         return (patches @ w.reshape(kh * kw * cin, cout)).reshape(n, ho, wo, cout)
-    patches = jnp.stack(views, axis=3).reshape(n, ho, wo, kh * kw, groups, cin)
-    y = jnp.einsum("nhwtgc,tcgo->nhwgo", patches, w.reshape(kh * kw, cin, groups, cout // groups))
-    return y.reshape(n, ho, wo, cout)
+    # Groups first: one (N H W, kh kw cin) @ (kh kw cin, out / groups) product per group.
+    patches = jnp.concatenate([v.reshape(n * ho * wo, groups, cin).transpose(1, 0, 2) for v in views], axis=-1)
+    w = w.reshape(kh * kw * cin, groups, cout // groups).transpose(1, 0, 2)
+    y = lax.dot_general(patches, w, (((2,), (1,)), ((0,), (0,))))  # (groups, N H W, out / groups)
+    return y.transpose(1, 0, 2).reshape(n, ho, wo, cout)
 
 
 def _transposed_conv(x, w, *, stride: int, groups: int = 1):
@@ -296,9 +298,10 @@ def _transposed_conv(x, w, *, stride: int, groups: int = 1):
             feature_group_count=groups,
         )
     n, h, wd, _ = x.shape
-    x = x.reshape(n, h, wd, groups, cin)
-    w = w.astype(x.dtype).reshape(kh, kw, cin, groups, cout // groups)
-    taps = jnp.einsum("nhwgc,abcgo->abnhwgo", x, w)
+    x = x.reshape(n * h * wd, groups, cin).transpose(1, 0, 2)
+    w = w.astype(x.dtype).reshape(kh * kw, cin, groups, cout // groups).transpose(2, 1, 0, 3)
+    taps = lax.dot_general(x, w.reshape(groups, cin, -1), (((2,), (1,)), ((0,), (0,))))  # (g, N H W, kh kw o)
+    taps = taps.reshape(groups, n, h, wd, kh, kw, cout // groups).transpose(4, 5, 1, 2, 3, 0, 6)
     zero = jnp.zeros((), x.dtype)
     planes = [
         lax.pad(
