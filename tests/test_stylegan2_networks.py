@@ -16,7 +16,7 @@ import pytest
 from helpers import assert_close, load_fixture, nhwc, state_dict
 
 from clr_gan_jax.errors import UserError
-from clr_gan_jax.models.stylegan2 import Discriminator, Generator, ops
+from clr_gan_jax.models.stylegan2 import Discriminator, Generator, build, ops
 from clr_gan_jax.models.stylegan2.official_weights import (
     discriminator_from_official_kwargs,
     discriminator_variables,
@@ -244,3 +244,17 @@ def test_user_mistakes_raise_user_errors():
         Discriminator(img_resolution=8).init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
     with pytest.raises(UserError, match="heads must have distinct names"):
         Discriminator(img_resolution=8, heads=(("logits", 2),)).init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))
+
+
+def test_build_official_cifar_configuration():
+    """build() with the official 'cifar' cfg: 512 channels everywhere at 32 px, so phi (512) fits z_dim (512)."""
+    G, D = build((32, 32, 3), 10, mapping_layers=2, d_architecture="orig", mbstd_group_size=32, d_heads=[["aux", 10]])
+    z, labels = jnp.zeros((2, 512)), jnp.zeros(2, jnp.int32)
+    images = jax.eval_shape(lambda: G.init_with_output(jax.random.key(0), z, labels, noise_mode="const")[0])
+    assert images.shape == (2, 32, 32, 3) and G.num_ws_for(32) == 8
+    out = jax.eval_shape(lambda: D.init_with_output(jax.random.key(0), jnp.zeros((2, 32, 32, 3)), labels)[0])
+    assert out["features"].shape == (2, 512) and out["aux"].shape == (2, 10) and out["logits"].shape == (2,)
+    with pytest.raises(UserError, match="square images"):
+        build((32, 16, 3))
+    with pytest.raises(UserError, match="compute_dtype must be one of"):
+        build((32, 32, 3), compute_dtype="float16")

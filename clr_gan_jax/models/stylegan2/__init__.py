@@ -1,10 +1,12 @@
 """StyleGAN2 / StyleGAN2-ADA networks in JAX/Flax, numerically matching the official PyTorch code.
 
-G = Generator(img_resolution=32, ...)          # G.apply(variables, z, labels, train=..., noise_mode=...)
-D = Discriminator(img_resolution=32, ...)      # D.apply(variables, images, labels) -> {"logits", "features", ...}
-variables = generator_variables(G, state_dict) # official weights in (see official_weights)
+- ``G, D = build((32, 32, 3), num_classes=0, mapping_layers=2, ...)``;
+- ``G.apply(variables, z, labels, train=..., noise_mode=...)`` -> images (N, R, R, C);
+- ``D.apply(variables, images, labels)`` -> {"logits", "features", "blocks", one entry per head};
+- ``generator_variables(G, state_dict)``, ``discriminator_variables(D, state_dict)``: official weights in.
 """
 
+from clr_gan_jax.models.stylegan2.build import build
 from clr_gan_jax.models.stylegan2.discriminator import Discriminator, DiscriminatorBlock, DiscriminatorEpilogue
 from clr_gan_jax.models.stylegan2.generator import (
     Generator,
@@ -15,6 +17,13 @@ from clr_gan_jax.models.stylegan2.generator import (
     num_ws,
 )
 from clr_gan_jax.models.stylegan2.layers import Conv2dLayer, FullyConnected, SynthesisLayer, ToRGB
+from clr_gan_jax.models.stylegan2.official_weights import (
+    discriminator_from_official_kwargs,
+    discriminator_variables,
+    generator_from_official_kwargs,
+    generator_variables,
+    load_state_dicts,
+)
 
 __all__ = [
     "Conv2dLayer",
@@ -28,6 +37,12 @@ __all__ = [
     "SynthesisLayer",
     "SynthesisNetwork",
     "ToRGB",
+    "build",
+    "discriminator_from_official_kwargs",
+    "discriminator_variables",
+    "generator_from_official_kwargs",
+    "generator_variables",
+    "load_state_dicts",
     "normalize_2nd_moment",
     "num_ws",
 ]
