@@ -17,6 +17,8 @@ from helpers import BIASES_BEFORE_BATCHNORM, REPO, load_config_file, read_jsonl,
 
 from clr_gan_jax import sharding, train
 
+pytestmark = pytest.mark.slow  # starts processes
+
 HEARTBEAT_TIMEOUT = 10
 NO_EVAL = {"eval.metrics": "", "eval.best_metric": ""}
 TINY = {
@@ -59,8 +61,6 @@ KILL_AFTER_CHECKPOINT = """
 import os, signal
 import jax
 from clr_gan_jax import checkpoints, main
-
-pytestmark = pytest.mark.slow  # starts processes
 
 save = checkpoints.Checkpointer.save
 
