@@ -13,8 +13,14 @@ until the checkpoint is on disk, so a failed save (a full disk) is one error at 
 and nothing older is touched (orbax writes a new step to a temporary folder first).
 """
 
+import contextlib
+import glob
+import io
+import logging as std_logging
 import os
 import shutil
+import sys
+import time
 
 import grain
 import jax
@@ -75,7 +81,9 @@ class Checkpointer:
         if create or os.path.isdir(self.directory):
             self._manager = ocp.CheckpointManager(
                 self.directory,
-                options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create),
+                options=ocp.CheckpointManagerOptions(
+                    max_to_keep=max_to_keep, create=create, enable_async_checkpointing=False
+                ),
                 item_handlers={
                     STATE: ocp.StandardCheckpointHandler(),
                     DATA: grain.checkpoint.CheckpointHandler(),
@@ -93,22 +101,28 @@ class Checkpointer:
     def save(self, step: int, state, data_iterator: grain.DatasetIterator, config: ml_collections.ConfigDict):
         """Writes checkpoint ``step`` and waits until it is on disk; CheckpointError (one line) if that fails."""
         try:
-            self._manager.save(
-                step,
-                args=ocp.args.Composite(
-                    **{
-                        STATE: ocp.args.StandardSave(state),
-                        DATA: grain.checkpoint.CheckpointSave(data_iterator),
-                        CONFIG: ocp.args.JsonSave(config.to_dict()),
-                    }
-                ),
-            )
-            self._manager.wait_until_finished()
+            with _quiet_failure():
+                self._save(step, state, data_iterator, config)
         except Exception as e:  # orbax, tensorstore and the OS report a failed write in many types
+            for partial in glob.glob(os.path.join(self.directory, f"{step}.orbax-checkpoint-tmp*")):
+                shutil.rmtree(partial, ignore_errors=True)  # the unfinished write, which orbax would keep
             raise CheckpointError(
                 f"could not write checkpoint {step} to {self.directory} ({_first_line(e)}); the older checkpoints "
                 "are untouched: free disk space (or fix the folder's permissions) and rerun to resume"
             ) from e
+
+    def _save(self, step: int, state, data_iterator, config):
+        self._manager.save(
+            step,
+            args=ocp.args.Composite(
+                **{
+                    STATE: ocp.args.StandardSave(state),
+                    DATA: grain.checkpoint.CheckpointSave(data_iterator),
+                    CONFIG: ocp.args.JsonSave(config.to_dict()),
+                }
+            ),
+        )
+        self._manager.wait_until_finished()
 
     def saved_config(self, step: int) -> dict:
         return self._manager.restore(step, args=ocp.args.Composite(**{CONFIG: ocp.args.JsonRestore()}))[CONFIG]
@@ -163,7 +177,8 @@ class Checkpointer:
 
     def _read(self, step: int, read):
         try:
-            return read()
+            with _quiet_failure():
+                return read()
         except CheckpointError:
             raise
         except Exception as e:  # a damaged file surfaces as any of orbax's, tensorstore's, grain's or json's errors
@@ -200,6 +215,67 @@ class Checkpointer:
     def close(self):
         if self._manager:
             self._manager.close()
+
+
+def _drop_copies_of_reraised_failures(record: std_logging.LogRecord) -> bool:
+    """A failed orbax write or read is raised to its caller, which reports it in one line; orbax also logs the
+    traceback of each failing background thread, and asyncio that of each failing task when it is collected, at
+    any time, even after that line. Those copies are dropped; every other record passes."""
+    orbax_thread = f"{os.sep}orbax{os.sep}" in record.pathname and "raised an exception" in str(record.msg)
+    orbax_task = "exception was never retrieved" in str(record.msg) and "orbax" in record.getMessage()
+    return not (orbax_thread or orbax_task)
+
+
+for _name in ("absl", "asyncio"):
+    std_logging.getLogger(_name).addFilter(_drop_copies_of_reraised_failures)
+
+
+class _HoldOrbaxRecords(std_logging.Filter):
+    """Holds back orbax's log records (a failed write logs each failing thread's traceback at ERROR)."""
+
+    def __init__(self):
+        super().__init__()
+        self.held = []
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        if f"{os.sep}orbax{os.sep}" in record.pathname:
+            self.held.append(record)
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _quiet_failure():
+    """Keeps the noise of a failed read or write off the console, and passes everything on if nothing failed.
+
+    When one array of a restore or save fails, orbax logs each failing thread's traceback, and
+    closes its event loop while TensorStore's other operations are still finishing, each of which
+    then prints a traceback ("RuntimeError: Event loop is closed") through sys.stderr. The caller
+    reports the failure in one line; the tracebacks add nothing. While the operation runs,
+    sys.stderr and orbax's log records are held: passed on whole after a success; after a failure,
+    a moment later, without tracebacks and without orbax's records.
+    """
+    real_stderr, captured = sys.stderr, io.StringIO()
+    records, logger = _HoldOrbaxRecords(), std_logging.getLogger("absl")
+    sys.stderr = captured
+    logger.addFilter(records)
+    failed = False
+    try:
+        yield
+    except BaseException:
+        failed = True
+        time.sleep(0.2)
+        raise
+    finally:
+        sys.stderr = real_stderr
+        logger.removeFilter(records)
+        lines = captured.getvalue().splitlines(keepends=True)
+        if failed:
+            noise = ("Traceback (most recent call last):", " ", "^", "RuntimeError")
+            lines = [line for line in lines if not line.startswith(noise) and "Event loop is closed" not in line]
+        real_stderr.write("".join(lines))
+        for record in [] if failed else records.held:
+            logger.handle(record)
 
 
 class _Damaged(CheckpointError):
