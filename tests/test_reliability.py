@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import REPO, load_config_file, read_jsonl, restore_state, ring8_config, run_cli
+from helpers import REPO, load_config_file, read_jsonl, restore_state, ring8_config, run_cli, save_image
 
 from clr_gan_jax import build, checkpoints, data, export, methods, train
 from clr_gan_jax.errors import CheckpointError, TrainingDivergedError, UserError
@@ -258,6 +258,33 @@ def test_a_missing_data_folder_writes_nothing(tmp_path):
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr and "absent" in last_line(result)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_corrupt_image_stops_training_in_one_line_or_is_replaced_with_skip_bad(tmp_path):
+    folder = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        save_image(folder / f"{i:03d}.png", rng.integers(0, 256, (8, 8, 3), np.uint8))
+    (folder / "017.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))  # a PNG signature, then garbage
+    args = [
+        "--config=configs/digits_dcgan_clr.py",
+        "--config.data.name=images",
+        f"--config.data.path={folder}",
+        "--config.data.resolution=8",
+        "--config.model.z_dim=8",
+        "--config.model.g_width=16",
+        "--config.model.d_width=16",
+        "--config.train.batch_size=16",
+        "--config.train.steps=4",
+        "--config.eval.metrics=",
+        "--config.eval.best_metric=",
+    ]
+    result = run_cli(*args, f"--workdir={tmp_path / 'strict'}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "017.png" in last_line(result) and "--config.data.skip_bad=True" in last_line(result)
+    result = run_cli(*args, f"--workdir={tmp_path / 'lenient'}", "--config.data.skip_bad=True")
+    assert result.returncode == 0, result.stderr
+    assert "017.png" in result.stderr  # logged once, replaced by the next good image
 
 
 # 7. SIGTERM and Ctrl-C stop at a step boundary with a checkpoint of that step.
