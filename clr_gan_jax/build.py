@@ -67,8 +67,13 @@ def _check_plugins(method: Method, networks: models.Networks, plugins, example_s
     """Lets each plugin check D's outputs and the latents, by shape only (nothing is computed)."""
     variables = jax.eval_shape(method.init_variables, jax.random.key(0))
     x = jax.ShapeDtypeStruct((2, *example_shape), jnp.float32)
-    d_outputs = jax.eval_shape(lambda v, x: networks.discriminator.apply(v, x, None, train=False), variables["d"], x)
     latents = jax.eval_shape(lambda rng: method.sample_latents(rng, 2), jax.random.key(0))
+    d_outputs = jax.eval_shape(
+        lambda v, x, labels: networks.discriminator.apply(v, x, labels, train=False),
+        variables["d"],
+        x,
+        latents.get("labels"),
+    )
     for plugin in plugins:
         plugin.check(d_outputs, latents)
 

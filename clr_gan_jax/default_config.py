@@ -1,6 +1,7 @@
 """Every config field, with its default and meaning. Experiment files in configs/ start from `base_config()`.
 
 Override any field on the command line: ``--config.train.steps=2000 --config.clr.enabled=False``.
+A field marked with a method or architecture name is read by that one only.
 """
 
 import ml_collections
@@ -10,16 +11,15 @@ from ml_collections import config_dict
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0  # seeds initialisation, latents, data order and the fixed sample latents
-    c.method = "gan"  # training procedure: gan (the GAN zoo's: train.n_critic D updates, then one G update)
+    # gan: the GAN zoo's loop (train.n_critic D updates, then one G update) | stylegan2: StyleGAN2-ADA's four
+    # phases (G, G path-length every train.g_reg_interval steps, D, D R1 every train.d_reg_interval steps)
+    c.method = "gan"
 
     c.data = ml_collections.ConfigDict()
-    c.data.name = (
-        "digits"  # ring8 | grid25 | digits | stacked_digits | cifar10 | celeb_a | lsun/<category> | images | shards
-    )
-    c.data.resolution = (
-        32  # image side in pixels (dcgan: a power of two >= 8; ignored for 2-D points; shards: must match)
-    )
-    c.data.path = ""  # images: folder or zip; shards: dataset-tool output dir; TFDS: data_dir ("" = TFDS default)
+    # ring8 | grid25 | digits | stacked_digits | cifar10 | celeb_a | lsun/<category> | images | shards
+    c.data.name = "digits"
+    c.data.resolution = 32  # image side in pixels (dcgan, stylegan2: a power of two >= 8; shards: must match)
+    c.data.path = ""  # images: folder, zip or LMDB; shards: dataset-tool output dir; TFDS: data_dir ("" = default)
     c.data.split = "train"  # TFDS split
     c.data.transform = "none"  # images: none | resize | center-crop | center-crop-wide (see the dataset tool)
     c.data.skip_bad = False  # images: replace unreadable images by the next good one (logged once) instead of stopping
@@ -29,47 +29,69 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.source_seed = 0  # seed that draws the fixed 2-D mixture samples / stacked-digit triples
 
     c.model = ml_collections.ConfigDict()
-    c.model.arch = "dcgan"  # dcgan (SimpleCNN, images) | mlp (SimpleMLP, 2-D points)
-    c.model.z_dim = 100  # latent size; D's phi head has the same size
+    c.model.arch = "dcgan"  # dcgan (SimpleCNN) | mlp (SimpleMLP, 2-D points) | stylegan2 (the official networks)
+    c.model.z_dim = 100  # latent size; CLR's phi has the same size
+    c.model.num_classes = 0  # stylegan2: a conditional model of this many classes (labels from the data); 0 = off
     c.model.g_width = 1024  # dcgan: G channels at 4x4, halved per upsampling
     c.model.d_width = 1024  # dcgan: D channels at 4x4, halved per stage towards the input
     c.model.hidden = 256  # mlp: hidden units
     c.model.depth = 2  # mlp: hidden-to-hidden layers
-    c.model.spectral_norm = False  # spectral normalisation of every D layer but the heads (SNGAN), BatchNorm kept
+    c.model.spectral_norm = False  # dcgan, mlp: spectral normalisation of every D layer but the heads (SNGAN)
     # dcgan: operand dtype of the layers' matrix products (forward and input gradients; weight
     # gradients, activations, BatchNorm, losses and optimizer stay float32): float32 | bfloat16,
     # ~1.1-1.3x faster DCGAN+CLR steps on CPUs with avx512_bf16 (bench/train_step.py), less exact
     c.model.matmul_dtype = "float32"
+    c.model.w_dim = 512  # stylegan2: width of w
+    c.model.mapping_layers = 8  # stylegan2: mapping network depth (the official auto and cifar cfgs: 2)
+    c.model.channel_base = 16384  # stylegan2: channels at resolution r are min(channel_base / r, channel_max)
+    c.model.channel_max = 512  # stylegan2
+    c.model.g_architecture = "skip"  # stylegan2: orig | skip | resnet
+    c.model.d_architecture = "resnet"  # stylegan2: orig | skip | resnet
+    c.model.mbstd_group_size = 4  # stylegan2: minibatch-std group size (over the global batch)
+    # stylegan2: the top num_fp16_res resolutions of G and D compute in compute_dtype (bfloat16 on GPU/TPU:
+    # the official fp16), their convolutions clamped to +-conv_clamp (official: 4 and 256; 0 and 0 = off)
+    c.model.num_fp16_res = 0
+    c.model.conv_clamp = 0.0
+    c.model.compute_dtype = "float32"  # stylegan2: float32 | bfloat16
 
     c.loss = ml_collections.ConfigDict()
-    c.loss.adversarial = "vanilla"  # vanilla (non-saturating) | hinge | lsgan | wgan
+    c.loss.adversarial = "vanilla"  # gan: vanilla (non-saturating) | hinge | lsgan | wgan (stylegan2: non-saturating)
     c.loss.r1_gamma = 0.0  # R1 penalty (gamma/2) E||grad D(x)||^2 on reals; 0 disables it
-    c.loss.gp_weight = 0.0  # WGAN-GP: weight * E(||grad D(x_hat)|| - 1)^2 on interpolates x_hat; 0 disables it
-    c.loss.gp_interpolation = (
-        "per_sample"  # x_hat = a x + (1-a) G(z), a ~ U(0,1): per_sample (paper) | per_batch (GAN zoo)
-    )
+    c.loss.gp_weight = 0.0  # gan: WGAN-GP, weight * E(||grad D(x_hat)|| - 1)^2 on interpolates x_hat; 0 = off
+    # gan: x_hat = a x + (1-a) G(z), a ~ U(0,1): per_sample (the WGAN-GP paper) | per_batch (the GAN zoo)
+    c.loss.gp_interpolation = "per_sample"
+    c.loss.pl_weight = 2.0  # stylegan2: path-length penalty weight (0 disables the G regularisation phase)
+    c.loss.pl_batch_shrink = 2  # stylegan2: the path-length phase uses batch / pl_batch_shrink
+    c.loss.pl_decay = 0.01  # stylegan2: decay of the path-length mean
+    c.loss.style_mixing_prob = 0.9  # stylegan2: probability of mixing two latents' ws at a random cutoff
 
     c.clr = ml_collections.ConfigDict()
     c.clr.enabled = True  # False gives the plain GAN baseline
     c.clr.w_clr = 5.0  # weight of latent restoration dist(z, phi(G(z))) in D's loss
     c.clr.w_rec = 0.5  # weight of reconstruction dist(x, G(phi(x))) in G's loss
     c.clr.distance = "mse"  # mse (official code) | l1 (paper)
-    c.clr.phi = "head"  # head: a linear head of width z_dim on D's penultimate features | features: those features
+    # head: a linear head of width z_dim on D's penultimate features (the zoo's networks) | features: those
+    # features themselves (the official StyleGAN2 code: the epilogue FC output, as wide as z)
+    c.clr.phi = "head"
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"  # adam | rmsprop (as torch.optim.RMSprop: decay b2, eps outside the square root)
-    c.optim.g_lr = 2e-4  # learning rate of G
-    c.optim.d_lr = 2e-4  # learning rate of D
+    c.optim.g_lr = 2e-4  # learning rate of G (stylegan2: before the lazy-regularisation scaling)
+    c.optim.d_lr = 2e-4  # learning rate of D (stylegan2: before the lazy-regularisation scaling)
     c.optim.b1 = 0.5  # Adam's beta1
     c.optim.b2 = 0.999  # Adam's beta2; RMSprop's squared-gradient decay (torch's alpha, 0.99)
     c.optim.eps = 1e-8
-    c.optim.d_clip = 0.0  # WGAN: clip every D parameter to [-d_clip, d_clip] after each D update; 0 disables it
+    c.optim.d_clip = 0.0  # gan: WGAN, clip every D parameter to [-d_clip, d_clip] after each D update; 0 = off
 
     c.train = ml_collections.ConfigDict()
-    c.train.steps = 10000  # G updates (each preceded by n_critic D updates)
+    c.train.steps = 10000  # train steps (gan: one G update each, after n_critic D updates)
     c.train.batch_size = 64  # global batch, split over all devices
-    c.train.n_critic = 1  # D updates per G update, each on its own real batch (the G update reads the first)
-    c.train.ema_decay = 0.999  # EMA of G's weights used for samples and exports (0: a copy of G)
+    c.train.n_critic = 1  # gan: D updates per G update, each on its own real batch (the G update reads the first)
+    c.train.ema_decay = 0.999  # gan: EMA of G's weights used for samples and exports (0: a copy of G)
+    c.train.ema_kimg = 10.0  # stylegan2: the EMA's half-life in thousands of images
+    c.train.ema_rampup = 0.0  # stylegan2: half-life at most ema_rampup * images seen (0: no ramp-up)
+    c.train.g_reg_interval = 4  # stylegan2: steps between path-length phases (lr and betas scaled by k/(k+1))
+    c.train.d_reg_interval = 16  # stylegan2: steps between R1 phases (lr and betas scaled by k/(k+1))
     c.train.log_every = 50  # steps between metric lines (the only host syncs of the loop)
     c.train.sample_every = 1000  # steps between sample grids from the EMA generator
     c.train.checkpoint_every = 1000  # steps between checkpoints (the last step is always saved)
@@ -77,9 +99,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.num_samples = 64  # images per sample grid (points per scatter plot: 40x this)
 
     c.eval = ml_collections.ConfigDict()  # metrics of the EMA generator, in the loop and in --mode=evaluate
-    c.eval.metrics = (
-        ""  # comma-separated: fid,kid,is,pr (need inception_weights) | mixture | digits | stacked_digits; "" = none
-    )
+    # comma-separated: fid,kid,is,pr (need inception_weights) | mixture | digits | stacked_digits; "" = none
+    c.eval.metrics = ""
     c.eval.every = 1000  # steps between in-loop evaluations (the last step is always evaluated)
     c.eval.num_samples = 10000  # generated samples per evaluation (FID is biased upwards below ~10k)
     c.eval.batch_size = 256  # samples per generator / metric-network call, split over all devices

@@ -124,8 +124,10 @@ def generator_sampler(experiment: build.Experiment, mesh) -> Callable[[dict], Ca
     key = jax.random.key(config.seed + 2)  # seed + 1 draws the sample grids' latents
 
     def generate_batch(variables, index):
-        latents = method.sample_latents(jax.random.fold_in(key, index), batch_size)
-        return method.generate(variables, jax.lax.with_sharding_constraint(latents, sharding.batch_sharded(mesh)))
+        latent_rng, noise_rng = jax.random.split(jax.random.fold_in(key, index))
+        latents = method.sample_latents(latent_rng, batch_size)
+        latents = jax.lax.with_sharding_constraint(latents, sharding.batch_sharded(mesh))
+        return method.generate(variables, latents, noise_rng)
 
     generate_batch = jax.jit(generate_batch, out_shardings=sharding.replicated(mesh))
     as_points = len(experiment.example_shape) == 1

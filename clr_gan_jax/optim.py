@@ -28,15 +28,37 @@ def _rmsprop(lr: float, o: ml_collections.ConfigDict) -> optax.GradientTransform
     return optax.rmsprop(lr, decay=o.b2, eps=o.eps, eps_in_sqrt=False)
 
 
-def build(o: ml_collections.ConfigDict, lr: float) -> optax.GradientTransformation:
-    """The optimizer ``o.name`` of config section ``o`` with learning rate ``lr``; checks the section."""
-    factory = OPTIMIZERS.get(o.name)
+def _check_moments(o: ml_collections.ConfigDict):
     require_number("optim.b1", o.b1, at_least=0, below=1)
     require_number("optim.b2", o.b2, at_least=0, below=1)
     require_number("optim.eps", o.eps, above=0)
+
+
+def build(o: ml_collections.ConfigDict, lr: float) -> optax.GradientTransformation:
+    """The optimizer ``o.name`` of config section ``o`` with learning rate ``lr``; checks the section."""
+    factory = OPTIMIZERS.get(o.name)
+    _check_moments(o)
     return factory(lr, o)
 
 
 def clip_parameters(limit: float) -> Callable:
     """params -> params with every value clipped to [-limit, limit] (WGAN's Lipschitz constraint)."""
     return lambda params: jax.tree.map(lambda p: jnp.clip(p, -limit, limit), params)
+
+
+def sanitize_gradients() -> optax.GradientTransformation:
+    """NaN -> 0, +-Inf -> +-1e5 in every gradient, as StyleGAN2-ADA's loop does before each optimizer step."""
+    return optax.stateless(
+        lambda updates, params: jax.tree.map(lambda g: jnp.nan_to_num(g, nan=0.0, posinf=1e5, neginf=-1e5), updates)
+    )
+
+
+def lazy_regularized_adam(o: ml_collections.ConfigDict, lr: float, interval: int) -> optax.GradientTransformation:
+    """Adam for a network whose regulariser runs every ``interval`` steps: lr and betas scaled as StyleGAN2 does.
+
+    The main and the regularisation phase share this one optimizer state; with the ratio k/(k+1),
+    lr * ratio and beta ** ratio make k+1 updates of the pair move about as far as k plain ones.
+    """
+    _check_moments(o)
+    ratio = interval / (interval + 1)
+    return optax.chain(sanitize_gradients(), optax.adam(lr * ratio, o.b1**ratio, o.b2**ratio, eps=o.eps))

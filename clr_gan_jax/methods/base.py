@@ -77,10 +77,12 @@ class Method:
     """A training procedure.
 
     ``init_variables(rng)`` gives every network's initial flax variables; ``sample_latents(rng,
-    n)`` draws n latents (a dict with at least 'z'); ``generate(variables, latents)`` runs the
-    generator for inference (sample grids, evaluation, export), with the variables of
-    ``networks[generator]`` or of its moving average; ``end_of_step(state)`` runs after the
-    phases (moving averages, aux updates). ``real_batches`` real batches feed each step.
+    n)`` draws n latents (a dict with at least 'z'; 'labels' for a conditional generator);
+    ``generate(variables, latents, rng=None)`` runs the generator for inference (sample grids,
+    evaluation, export), with the variables of ``networks[generator]`` or of its moving average,
+    drawing any randomness of its own (StyleGAN2's noise) from ``rng``, deterministic without one;
+    ``end_of_step(state)`` runs after the phases (moving averages, aux updates). ``real_batches``
+    real batches feed each step.
     """
 
     networks: Mapping[str, Network]
@@ -102,16 +104,18 @@ class Method:
 class Apply:
     """A network applied in training mode inside one traced loss, its mutable collections threaded call to call.
 
-    Each call sees the collections the previous call left (BatchNorm statistics, spectral
-    vectors), like successive calls of a PyTorch module in train mode; ``collections`` is the
-    result to return from the loss. With ``frozen=True`` the updates are dropped and the
-    parameters are treated as constants (D inside G's loss). ``rng`` feeds the modules' 'noise'
-    stream, a different key per call.
+    Each call sees the collections the previous call left (BatchNorm statistics, spectral vectors,
+    StyleGAN2's w_avg), like successive calls of a PyTorch module in train mode; ``collections`` is
+    the result to return from the loss. ``trainable=False`` treats the parameters as constants (D
+    inside G's loss); ``keep_updates=False`` drops the collection updates (a network whose statistics
+    only its own phase may change). ``rng`` feeds the modules' 'noise' stream, a different key per
+    call. A call of the module itself gets ``train=True``; a call of another method (``method=``)
+    gets exactly the keyword arguments given.
     """
 
-    def __init__(self, module: nn.Module, params, collections: dict, *, rng=None, frozen: bool = False):
-        self.module, self.frozen = module, frozen
-        self.params = jax.lax.stop_gradient(params) if frozen else params
+    def __init__(self, module: nn.Module, params, collections: dict, *, rng=None, trainable=True, keep_updates=True):
+        self.module, self.keep_updates = module, keep_updates
+        self.params = params if trainable else jax.lax.stop_gradient(params)
         self.collections = collections
         self._rng, self._calls = rng, 0
 
@@ -121,14 +125,14 @@ class Apply:
         if self._rng is not None:
             rngs = {"noise": jax.random.fold_in(self._rng, self._calls)}
             self._calls += 1
+        if kwargs.get("method") is None:
+            kwargs["train"] = True
         variables = {"params": self.params, **self.collections}
-        out, updates = self.module.apply(
-            variables, *args, train=True, mutable=list(self.collections), rngs=rngs, **kwargs
-        )
+        out, updates = self.module.apply(variables, *args, mutable=list(self.collections), rngs=rngs, **kwargs)
         return out, {**self.collections, **updates}
 
     def _keep(self, collections: dict):
-        if not self.frozen:
+        if self.keep_updates:
             self.collections = collections
 
     def __call__(self, *args, **kwargs):
@@ -136,11 +140,16 @@ class Apply:
         self._keep(collections)
         return out
 
-    def with_input_grad(self, x: jax.Array, *args, output: str = "logits"):
-        """(outputs, d sum(outputs[output]) / dx): for penalties on D's input gradients."""
-        outputs, vjp, collections = jax.vjp(lambda x: self._apply(x, *args), x, has_aux=True)
-        (input_grads,) = vjp(jax.tree.map(jnp.zeros_like, outputs) | {output: jnp.ones_like(outputs[output])})
+    def vjp(self, x: jax.Array, *args, transform: Callable = lambda x: x, **kwargs):
+        """(outputs, vjp) of ``x -> module(transform(x), *args)``: for gradients with respect to inputs."""
+        outputs, vjp_fn, collections = jax.vjp(lambda x: self._apply(transform(x), *args, **kwargs), x, has_aux=True)
         self._keep(collections)
+        return outputs, vjp_fn
+
+    def with_input_grad(self, x: jax.Array, *args, output: str = "logits", transform: Callable = lambda x: x):
+        """(outputs, d sum(outputs[output]) / dx): for penalties on D's input gradients (through ``transform``)."""
+        outputs, vjp_fn = self.vjp(x, *args, transform=transform)
+        (input_grads,) = vjp_fn(jax.tree.map(jnp.zeros_like, outputs) | {output: jnp.ones_like(outputs[output])})
         return outputs, input_grads
 
 

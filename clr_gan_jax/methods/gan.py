@@ -51,14 +51,17 @@ class ZooLosses:
     def sample_latents(self, rng: jax.Array, n: int) -> dict[str, jax.Array]:
         return {"z": jax.random.normal(rng, (n, self.z_dim), jnp.float32)}
 
-    def generate(self, variables: dict, latents: dict) -> jax.Array:
+    def generate(self, variables: dict, latents: dict, rng: jax.Array | None = None) -> jax.Array:
+        del rng  # the zoo's generators are deterministic
         return self.generator.apply(variables, latents["z"], latents.get("labels"), train=False)
 
     def d_loss(self, params, inputs: PhaseInputs):
         latent_rng, penalty_rng = jax.random.split(inputs.rng)
         real, labels = to_model_input(inputs.batch["image"]), None
         latents = inputs.constrain(self.sample_latents(latent_rng, real.shape[0]))
-        g = Apply(self.generator, inputs.nets["g"].params, inputs.nets["g"].collections, frozen=True)
+        g = Apply(
+            self.generator, inputs.nets["g"].params, inputs.nets["g"].collections, trainable=False, keep_updates=False
+        )
         fake = jax.lax.stop_gradient(g(latents["z"], labels))
         d = Apply(self.discriminator, params, inputs.nets["d"].collections)
         terms = {}
@@ -83,7 +86,13 @@ class ZooLosses:
         real, labels = to_model_input(inputs.batch["image"]), None
         latents = inputs.constrain(self.sample_latents(inputs.rng, real.shape[0]))
         g = Apply(self.generator, params, inputs.nets["g"].collections)
-        d = Apply(self.discriminator, inputs.nets["d"].params, inputs.nets["d"].collections, frozen=True)
+        d = Apply(
+            self.discriminator,
+            inputs.nets["d"].params,
+            inputs.nets["d"].collections,
+            trainable=False,
+            keep_updates=False,
+        )
         fake = g(latents["z"], labels)
         fake_out = d(fake, labels)
         terms = {"g_adv": self.adversarial.g(fake_out["logits"])}

@@ -13,7 +13,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from clr_gan_jax.errors import UserError, require
+from clr_gan_jax.errors import UserError, require, require_number
+from clr_gan_jax.models import stylegan2
 from clr_gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator, num_stages
 from clr_gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 from clr_gan_jax.registry import Registry
@@ -76,4 +77,36 @@ def _mlp(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: He
     return Networks(
         MLPGenerator(out_dim=example_shape[0], hidden=m.hidden, depth=m.depth),
         MLPDiscriminator(hidden=m.hidden, depth=m.depth, heads=heads, spectral_norm=m.spectral_norm),
+    )
+
+
+@ARCHITECTURES.register("stylegan2")
+def _stylegan2(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads) -> Networks:
+    require(len(example_shape) == 3, f"model.arch='stylegan2' needs images, but the data are {example_shape}-shaped")
+    resolution = example_shape[0]
+    require(
+        resolution >= 8 and resolution & (resolution - 1) == 0,
+        f"data.resolution: model.arch='stylegan2' needs a power of two >= 8, got {resolution}",
+    )
+    for name in ("w_dim", "mapping_layers", "channel_base", "channel_max", "mbstd_group_size"):
+        require_number(f"model.{name}", m[name], at_least=1, integer=True)
+    require_number("model.num_fp16_res", m.num_fp16_res, at_least=0, integer=True)
+    require_number("model.conv_clamp", m.conv_clamp, at_least=0)
+    return Networks(
+        *stylegan2.build(
+            example_shape,
+            num_classes=m.num_classes,
+            z_dim=m.z_dim,
+            w_dim=m.w_dim,
+            mapping_layers=m.mapping_layers,
+            channel_base=m.channel_base,
+            channel_max=m.channel_max,
+            g_architecture=m.g_architecture,
+            d_architecture=m.d_architecture,
+            num_fp16_res=m.num_fp16_res,
+            conv_clamp=m.conv_clamp or None,
+            mbstd_group_size=m.mbstd_group_size,
+            compute_dtype=m.compute_dtype,
+            d_heads=heads,
+        )
     )
