@@ -1,4 +1,6 @@
-"""Orbax checkpoints of (train state, data iterator position, config), keeping the last N.
+"""Orbax checkpoints of (train state, config), keeping the last N.
+
+The data stream's position is the step (`data.pipeline`), so a checkpoint holds no iterator state.
 
 Whether a checkpoint fits a config is decided by the arrays it holds: the saved tree's
 paths, shapes and dtypes against the train state the config builds (`build.abstract_state`),
@@ -6,7 +8,7 @@ so any change that alters a parameter (architecture, widths, heads, optimizer) i
 and any change that does not (learning rates, loss weights, the product dtype) is allowed.
 
 A checkpoint that cannot be read (a truncated or corrupted array file, a missing metadata
-file or item, garbage in the config or data-iterator item) is *damaged*: training moves it
+file or item, garbage in the config item) is *damaged*: training moves it
 to ``<workdir>/checkpoints_damaged/`` (never deleting it) and resumes from the newest intact
 one, saying so; the read-only modes name it and the newest intact alternative. A save waits
 until the checkpoint is on disk, so a failed save (a full disk) is one error at that save,
@@ -22,7 +24,6 @@ import shutil
 import sys
 import time
 
-import grain
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
@@ -30,7 +31,7 @@ from absl import logging
 
 from clr_gan_jax.errors import CheckpointError
 
-STATE, DATA, CONFIG = "state", "data", "config"
+STATE, CONFIG = "state", "config"
 DAMAGED_FOLDER = "checkpoints_damaged"
 
 
@@ -86,7 +87,6 @@ class Checkpointer:
                 ),
                 item_handlers={
                     STATE: ocp.StandardCheckpointHandler(),
-                    DATA: grain.checkpoint.CheckpointHandler(),
                     CONFIG: ocp.JsonCheckpointHandler(),
                 },
             )
@@ -98,11 +98,11 @@ class Checkpointer:
         steps = self.all_steps()
         return steps[-1] if steps else None
 
-    def save(self, step: int, state, data_iterator: grain.DatasetIterator, config: ml_collections.ConfigDict):
+    def save(self, step: int, state, config: ml_collections.ConfigDict):
         """Writes checkpoint ``step`` and waits until it is on disk; CheckpointError (one line) if that fails."""
         try:
             with _quiet_failure():
-                self._save(step, state, data_iterator, config)
+                self._save(step, state, config)
         except Exception as e:  # orbax, tensorstore and the OS report a failed write in many types
             for partial in glob.glob(os.path.join(self.directory, f"{step}.orbax-checkpoint-tmp*")):
                 shutil.rmtree(partial, ignore_errors=True)  # the unfinished write, which orbax would keep
@@ -111,17 +111,9 @@ class Checkpointer:
                 "are untouched: free disk space (or fix the folder's permissions) and rerun to resume"
             ) from e
 
-    def _save(self, step: int, state, data_iterator, config):
-        self._manager.save(
-            step,
-            args=ocp.args.Composite(
-                **{
-                    STATE: ocp.args.StandardSave(state),
-                    DATA: grain.checkpoint.CheckpointSave(data_iterator),
-                    CONFIG: ocp.args.JsonSave(config.to_dict()),
-                }
-            ),
-        )
+    def _save(self, step: int, state, config):
+        items = {STATE: ocp.args.StandardSave(state), CONFIG: ocp.args.JsonSave(config.to_dict())}
+        self._manager.save(step, args=ocp.args.Composite(**items))
         self._manager.wait_until_finished()
 
     def saved_config(self, step: int) -> dict:
@@ -142,21 +134,21 @@ class Checkpointer:
                 "Use a new --workdir, or the config the run was started with."
             )
 
-    def restore(self, step: int, state_like, data_iterator: grain.DatasetIterator | None = None):
-        """The train state of checkpoint ``step`` on the shardings of ``state_like`` (the iterator position in place).
+    def restore(self, step: int, state_like):
+        """The train state of checkpoint ``step`` on the shardings of ``state_like``.
 
         The checkpoint must hold exactly ``state_like``'s arrays (`check_compatible`). CheckpointError
         names a damaged checkpoint and the newest intact one (checked by restoring it).
         """
         try:
             self.check_compatible(step, state_like)
-            return self._restore(step, state_like, data_iterator)
+            return self._restore(step, state_like)
         except _Damaged as damaged:
             intact = self._newest_intact(state_like, below=step)
             alternative = f"the newest intact one is step {intact}" if intact is not None else "no other is intact"
             raise CheckpointError(f"{damaged}; {alternative}") from None
 
-    def restore_newest_intact(self, state_like, data_iterator: grain.DatasetIterator):
+    def restore_newest_intact(self, state_like):
         """(state, step) from the newest checkpoint that reads, or (None, 0) if there is none (training from scratch).
 
         Damaged checkpoints on the way are moved to ``<workdir>/checkpoints_damaged/`` (by process 0) with a
@@ -165,7 +157,7 @@ class Checkpointer:
         for step in reversed(self.all_steps()):
             try:
                 self.check_compatible(step, state_like)
-                return self._restore(step, state_like, data_iterator), step
+                return self._restore(step, state_like), step
             except _Damaged as damaged:
                 logging.warning("%s; moving it to %s and trying the one before.", damaged, self._damaged_folder)
                 self._move_aside(step)
@@ -184,11 +176,9 @@ class Checkpointer:
         except Exception as e:  # a damaged file surfaces as any of orbax's, tensorstore's, grain's or json's errors
             raise _Damaged(f"checkpoint {step} in {self.directory} is damaged ({_first_line(e)})") from e
 
-    def _restore(self, step: int, state_like, data_iterator):
+    def _restore(self, step: int, state_like):
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state_like)
         items = {STATE: ocp.args.StandardRestore(abstract)}
-        if data_iterator is not None:
-            items[DATA] = grain.checkpoint.CheckpointRestore(data_iterator)
         restored = self._read(step, lambda: self._manager.restore(step, args=ocp.args.Composite(**items)))
         self._read(step, lambda: self.saved_config(step))
         return restored[STATE]
@@ -196,7 +186,7 @@ class Checkpointer:
     def _newest_intact(self, state_like, below: int) -> int | None:
         for step in reversed([s for s in self.all_steps() if s < below]):
             try:
-                self._restore(step, state_like, None)
+                self._restore(step, state_like)
                 return step
             except _Damaged:
                 continue

@@ -176,12 +176,12 @@ class BestCheckpoint:
         better = value > self.value if self._higher_is_better else value < self.value
         return better and step > self.step
 
-    def update(self, step: int, results: dict, state, data_iterator, config) -> bool:
+    def update(self, step: int, results: dict, state, config) -> bool:
         """Saves ``state`` as the best if ``results`` improve on it; returns whether it did."""
         value = results[self.metric]
         if not self._improves(step, value) or not bool(build.all_finite(state)):
             return False
-        self._checkpointer.save(step, state, data_iterator, config)  # complete before best.json names it
+        self._checkpointer.save(step, state, config)  # complete before best.json names it
         self.step, self.value = step, value
         if self._is_writer:
             path = os.path.join(self.directory, BEST_FILE)
@@ -209,11 +209,11 @@ class PeriodicEvaluation:
         metric = config.eval.best_metric
         self.best = BestCheckpoint(workdir, metric, writer is not None) if metric else None
 
-    def __call__(self, step: int, state, data_iterator) -> dict[str, float]:
+    def __call__(self, step: int, state) -> dict[str, float]:
         start = time.monotonic()
         results = self._evaluator(self._sampler(state.ema))
         seconds = time.monotonic() - start
-        improved = self.best is not None and self.best.update(step, results, state, data_iterator, self._config)
+        improved = self.best is not None and self.best.update(step, results, state, self._config)
         if self._writer is not None:
             self._writer.write_scalars(step, {f"eval/{k}": v for k, v in results.items()})
             print(f"[eval {step}] {format_results(results)} | {seconds:.1f}s{self._best_note(improved)}", flush=True)

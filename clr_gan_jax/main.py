@@ -1,9 +1,13 @@
-"""Command line: train, sample, export or evaluate a CLR-GAN run.
+"""Command line: train, sample, export, evaluate, generate from or import into a CLR-GAN run.
 
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --mode=sample
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --mode=export
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --mode=evaluate
+  python -m clr_gan_jax.main --config=configs/stylegan2.py:paper256_clr --workdir=runs/ffhq --mode=import \
+      --weights=weights.pth
+  python -m clr_gan_jax.main --config=configs/stylegan2.py:paper256_clr --workdir=runs/ffhq --mode=generate \
+      --seeds=0-7 --trunc=0.7
 
 Override config values with --config.<field>=<value>, e.g. --config.train.steps=500.
 """
@@ -17,7 +21,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from clr_gan_jax import distributed, evaluate, export, train
+from clr_gan_jax import distributed, evaluate, export, generate, official_import, train
 from clr_gan_jax.errors import TrainingDivergedError, UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -26,7 +30,9 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory: checkpoints, samples, metrics. Training resumes from it."
 )
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample", "export", "evaluate"], "What to do with the run.")
+_MODE = flags.DEFINE_enum(
+    "mode", "train", ["train", "sample", "export", "evaluate", "generate", "import"], "What to do with the run."
+)
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "--mode=sample: how many samples to draw.")
 _SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "--mode=sample: seed of the latents.")
 _OUTPUT = flags.DEFINE_string(
@@ -35,7 +41,19 @@ _OUTPUT = flags.DEFINE_string(
     "sample: PNG path (default <workdir>/samples/sample_<step>.png); "
     "export: .npz path (default <workdir>/export/generator.npz).",
 )
-_STEP = flags.DEFINE_integer("step", None, "--mode=sample|export: the checkpoint's step (default: the latest).")
+_STEP = flags.DEFINE_integer(
+    "step", None, "--mode=sample|export|generate: the checkpoint's step (default: the latest)."
+)
+_SEEDS = flags.DEFINE_string("seeds", "0-7", "--mode=generate: seeds, like 0-7,12 (one seed%04d.png each).")
+_TRUNC = flags.DEFINE_float("trunc", 1.0, "--mode=generate: truncation psi (stylegan2).")
+_NOISE_MODE = flags.DEFINE_enum(
+    "noise_mode", "const", ["const", "random", "none"], "--mode=generate: the synthesis noise (stylegan2)."
+)
+_CLASS_IDX = flags.DEFINE_integer("class_idx", None, "--mode=generate: the class of a conditional model.")
+_OUTDIR = flags.DEFINE_string("outdir", None, "--mode=generate: where to write (default <workdir>/generated).")
+_WEIGHTS = flags.DEFINE_string(
+    "weights", None, "--mode=import: a .pth of official state dicts {'G', 'D', 'G_ema'} (see the README)."
+)
 _CHECKPOINTS = flags.DEFINE_string("checkpoints", "latest", "--mode=evaluate: latest, all, or steps like 1000,2000.")
 _IMAGES = flags.DEFINE_string(
     "images", "", "--mode=evaluate: a folder or zip of images to evaluate instead of checkpoints."
@@ -83,6 +101,21 @@ def main(argv):
             logging.info("Wrote %s", path)
         elif _MODE.value == "evaluate":
             evaluate.run(config, workdir, _CHECKPOINTS.value, _IMAGES.value)
+        elif _MODE.value == "generate":
+            outdir = _OUTDIR.value or os.path.join(workdir, "generated")
+            paths = generate.generate_images(
+                config,
+                workdir,
+                generate.parse_seeds(_SEEDS.value),
+                outdir,
+                trunc=_TRUNC.value,
+                noise_mode=_NOISE_MODE.value,
+                class_idx=_CLASS_IDX.value,
+                step=_STEP.value,
+            )
+            logging.info("Wrote %d images to %s", len(paths), outdir)
+        elif _MODE.value == "import":
+            logging.info("Wrote %s", official_import.import_official(config, workdir, _WEIGHTS.value))
         else:
             path = export.export_run(config, workdir, _OUTPUT.value, _STEP.value)
             logging.info("Wrote %s and %s", path, os.path.splitext(path)[0] + ".json")

@@ -105,18 +105,8 @@ def _train(experiment: build.Experiment, source, train_step, mesh, workdir: str,
     t = config.train
     is_writer = jax.process_index() == 0
     state = build.initial_state(experiment, mesh)
-    dataset = data.make_dataset(
-        source,
-        batch_size=experiment.images_per_step // jax.process_count(),
-        seed=config.seed,
-        mirror=config.data.mirror,
-        process_index=jax.process_index(),
-        process_count=jax.process_count(),
-    )
-    iterator = data.make_iterator(dataset, config.data.num_workers)
-
     checkpointer = checkpoints.Checkpointer(workdir, t.keep_checkpoints)
-    restored, start_step = checkpointer.restore_newest_intact(state, iterator)
+    restored, start_step = checkpointer.restore_newest_intact(state)
     if restored is not None:
         state = restored
         logging.info("Resumed from %s at step %d.", checkpointer.directory, start_step)
@@ -124,13 +114,23 @@ def _train(experiment: build.Experiment, source, train_step, mesh, workdir: str,
         logging.info("Nothing to do: the checkpoint is at step %d of train.steps=%d.", start_step, t.steps)
         checkpointer.close()
         return state
+    dataset = data.make_dataset(
+        source,
+        batch_size=experiment.images_per_step // jax.process_count(),
+        seed=config.seed,
+        mirror=config.data.mirror,
+        process_index=jax.process_index(),
+        process_count=jax.process_count(),
+        start=start_step,
+    )
+    iterator = data.make_iterator(dataset, config.data.num_workers)
 
     generate = build.generate_fn(experiment)
     points = len(experiment.example_shape) == 1
     latents = build.fixed_latents(experiment, t.num_samples * (40 if points else 1))
     sample_picture = export.sample_picture_fn(experiment, source)
     writer = MetricWriter(workdir, resume_step=start_step) if is_writer else None
-    progress = ProgressLine(t.steps)
+    progress = ProgressLine(t.steps, experiment.images_per_step)
     evaluation = (
         evaluate.PeriodicEvaluation(experiment, source, mesh, workdir, writer)
         if evaluate.metric_names(config.eval)
@@ -188,7 +188,7 @@ def _train(experiment: build.Experiment, source, train_step, mesh, workdir: str,
             raise TrainingDivergedError(
                 f"the train state holds NaN or Inf after step {step}; stopped without saving it. {last_good()}"
             )
-        checkpointer.save(step, state, iterator, config)
+        checkpointer.save(step, state, config)
 
     def write_samples(step: int):
         """The sample grid of ``step``; a failure to write it (a full disk) is a warning, not the end of the run."""
@@ -217,7 +217,7 @@ def _train(experiment: build.Experiment, source, train_step, mesh, workdir: str,
             if evaluation and (step % config.eval.every == 0 or last):
                 if pending:
                     flush_metrics(step)
-                evaluation(step, state, iterator)
+                evaluation(step, state)
                 interval_start, interval_step = time.monotonic(), step  # throughput excludes evaluation
             if step % t.checkpoint_every == 0 or last:
                 save(step)

@@ -62,10 +62,10 @@ def format_duration(seconds: float) -> str:
 
 
 class ProgressLine:
-    """One console line per logging interval: step, losses, throughput, elapsed time and ETA."""
+    """One console line per logging interval: step and kimg, losses, throughput (and s/kimg), elapsed time, ETA."""
 
-    def __init__(self, total_steps: int, stream=sys.stdout):
-        self._total = total_steps
+    def __init__(self, total_steps: int, images_per_step: int, stream=sys.stdout):
+        self._total, self._images_per_step = total_steps, images_per_step
         self._t0 = time.monotonic()
         self._stream = stream
 
@@ -74,10 +74,13 @@ class ProgressLine:
         rate = scalars.get("steps_per_sec", 0.0)  # measured over the last interval, compilation excluded
         eta = (self._total - step) / rate if rate > 0 else float("nan")
         losses = " ".join(f"{k}={scalars[k]:.4g}" for k in ("d_loss", "g_loss", "d_clr", "g_rec") if k in scalars)
-        speed = f"{scalars.get('steps_per_sec', 0):.2f} steps/s {scalars.get('images_per_sec', 0):.0f} img/s"
+        images_per_sec = scalars.get("images_per_sec", 0)
+        sec_per_kimg = f" {1000 / images_per_sec:.1f} s/kimg" if images_per_sec > 0 else ""
+        speed = f"{scalars.get('steps_per_sec', 0):.2f} steps/s {images_per_sec:.0f} img/s{sec_per_kimg}"
         eta_text = format_duration(eta) if np.isfinite(eta) else "?"
+        kimg = step * self._images_per_step / 1000
         print(
-            f"[{step}/{self._total} {100 * step / self._total:5.1f}%] {losses} | {speed} | "
+            f"[{step}/{self._total} {100 * step / self._total:5.1f}% kimg {kimg:.1f}] {losses} | {speed} | "
             f"elapsed {format_duration(elapsed)} ETA {eta_text}",
             file=self._stream,
             flush=True,

@@ -50,12 +50,8 @@ def test_pipeline_is_deterministic_and_resumes_exactly():
         np.testing.assert_array_equal(a["image"], b["image"])
     assert not np.array_equal(first[0]["label"], first[180]["label"])  # epochs are reshuffled
 
-    iterator = make_iterator(dataset)
-    take(iterator, 250)
-    state = iterator.get_state()
-    resumed = make_iterator(dataset)
-    resumed.set_state(state)
-    for a, b in zip(take(iterator, 5), take(resumed, 5)):
+    resumed = make_iterator(make_dataset(source, batch_size=10, seed=3, mirror=True, start=250))
+    for a, b in zip(first[250:255], take(resumed, 5)):  # a run resumed at step 250 starts at batch 250
         np.testing.assert_array_equal(a["image"], b["image"])
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from helpers import REPO, load_config_file, read_jsonl, restore_state, ring8_config, run_cli, save_image
 
-from clr_gan_jax import build, checkpoints, data, export, methods, train
+from clr_gan_jax import build, checkpoints, export, methods, train
 from clr_gan_jax.errors import CheckpointError, TrainingDivergedError, UserError
 from clr_gan_jax.workdir import RunLock
 from clr_gan_jax.writers import MetricWriter
@@ -136,8 +136,6 @@ DAMAGE = {
     "missing state metadata": lambda c: os.remove(os.path.join(c, "state", "_METADATA")),
     "missing state folder": lambda c: shutil.rmtree(os.path.join(c, "state")),
     "garbage config": lambda c: _garbage(os.path.join(c, "config", "metadata")),
-    "garbage data iterator": lambda c: _garbage(os.path.join(c, "data", "process_0-of-1.json")),
-    "missing data iterator": lambda c: shutil.rmtree(os.path.join(c, "data")),
 }
 
 
@@ -165,9 +163,8 @@ def test_a_damaged_checkpoint_is_named_with_the_newest_intact_one(trained, tmp_p
     workdir = damaged_copy(trained, tmp_path, kind)
     with pytest.raises(CheckpointError) as error:
         checkpointer = checkpoints.Checkpointer(workdir, None, create=False)
-        iterator = data.make_iterator(data.make_dataset(data.create_source(config.data), batch_size=32, seed=0))
         try:
-            checkpointer.restore(8, build.abstract_state(build.build(config)), iterator)
+            checkpointer.restore(8, build.abstract_state(build.build(config)))
         finally:
             checkpointer.close()
     message = str(error.value)

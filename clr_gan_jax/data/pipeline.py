@@ -1,8 +1,9 @@
 """The grain pipeline: source -> per-epoch global shuffle -> x-flip -> this process's slice -> batches.
 
-Everything random is a function of the seed and the example index, so a pipeline is
-reproducible, and its iterator state (a position) goes into checkpoints: a resumed
-run continues the exact data order.
+Everything random is a function of the seed and the example index, and a train step consumes
+exactly one batch, so the data stream's position is the step: a run resumed at step k starts at
+batch k (`make_dataset`'s ``start``) and continues the exact data order, with no iterator state to
+checkpoint, whatever the number of reading processes.
 """
 
 import grain
@@ -23,8 +24,9 @@ def make_dataset(
     mirror: bool = False,
     process_index: int = 0,
     process_count: int = 1,
+    start: int = 0,
 ) -> grain.MapDataset:
-    """An endless dataset of batches {'image': (B, ...), 'label': (B,)} for one process.
+    """An endless dataset of batches {'image': (B, ...), 'label': (B,)} for one process, from batch ``start`` on.
 
     The global stream (each epoch of ``source`` shuffled with seed + epoch, then x-flips)
     is the same for any process count; process p takes its elements p, p + P, p + 2P, ...
@@ -34,7 +36,7 @@ def make_dataset(
     ds = grain.MapDataset.source(source).shuffle(seed=seed).repeat(None)
     if mirror:
         ds = ds.random_map(_mirror, seed=seed)
-    return ds[process_index::process_count].batch(batch_size, drop_remainder=True)
+    return ds[process_index::process_count].batch(batch_size, drop_remainder=True)[start:]
 
 
 def make_iterator(dataset: grain.MapDataset, num_workers: int = 0) -> grain.DatasetIterator:

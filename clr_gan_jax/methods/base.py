@@ -92,6 +92,7 @@ class Method:
     generate: Callable[[dict, dict], jax.Array]
     end_of_step: Callable[[TrainState], TrainState]
     seed: int = 0
+    generate_options: tuple[str, ...] = ()  # keyword arguments ``generate`` takes besides those three
     generator: str = "g"
     real_batches: int = 1
     init_aux: Callable[[], dict] = dict

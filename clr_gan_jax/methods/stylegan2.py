@@ -242,5 +242,6 @@ def build(
         generate=losses.generate,
         end_of_step=end_of_step,
         seed=config.seed,
+        generate_options=("truncation_psi", "truncation_cutoff", "noise_mode"),
         init_aux=lambda: {"pl_mean": jnp.zeros((), jnp.float32)},
     )

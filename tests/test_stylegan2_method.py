@@ -1,0 +1,220 @@
+"""The stylegan2 method: its phase schedule and lazy-regularisation scaling, EMA ramp-up, style mixing, w_avg,
+the path-length mean, CLR's routing, training on 1 and 8 devices, and exact resumption."""
+
+import dataclasses
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from helpers import BIASES_BEFORE_BATCHNORM, assert_trees_equal, load_config_file, restore_state, run_cli
+
+from clr_gan_jax import build, optim, sharding, train
+from clr_gan_jax.methods import PhaseInputs
+from clr_gan_jax.methods.base import Apply
+
+MICRO = {  # StyleGAN2 + CLR at 8 px: 16 channels, z = w = the epilogue's 16 features
+    "data.resolution": 8,
+    "model.z_dim": 16,
+    "model.w_dim": 16,
+    "model.mapping_layers": 1,
+    "model.channel_base": 64,
+    "model.channel_max": 16,
+    "model.mbstd_group_size": 2,
+    "train.batch_size": 8,
+    "train.g_reg_interval": 2,
+    "train.d_reg_interval": 4,
+    "train.ema_kimg": 0.02,
+    "train.ema_rampup": 0.5,
+    "loss.r1_gamma": 1.0,
+    "eval.metrics": "",
+}
+
+
+def micro_config(**overrides):
+    config = load_config_file("configs/stylegan2.py", "tiny_clr")
+    config.update_from_flattened_dict({**MICRO, **overrides})
+    return config
+
+
+@pytest.fixture(scope="module")
+def micro():
+    """(experiment, initial state on one device, one batch of stacked digits)."""
+    config = micro_config()
+    mesh = sharding.make_mesh(jax.devices()[:1])
+    experiment = build.build(config, 1)
+    images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 3), dtype=np.uint8)
+    batch = {"image": jnp.asarray(images)[None], "label": jnp.zeros((1, 8), jnp.int32)}
+    return experiment, build.initial_state(experiment, mesh), batch
+
+
+def inputs_of(state, batch, rng=0, nets=None):
+    return PhaseInputs(
+        nets=nets or state.nets,
+        aux=state.aux,
+        batch=jax.tree.map(lambda x: x[0], batch),
+        rng=jax.random.key(rng),
+        constrain=lambda x: x,
+    )
+
+
+def test_phase_schedule_and_the_lazy_regularisation_scaling():
+    experiment = build.build(micro_config(), 1)
+    method = experiment.method
+    assert [p.name for p in method.phases] == ["g", "g_reg", "d", "d_reg"]  # the official order
+    schedule = [method.active_phases(i) for i in range(5)]
+    assert schedule == [("g", "g_reg", "d", "d_reg"), ("g", "d"), ("g", "g_reg", "d"), ("g", "d"), schedule[0]]
+    without = build.build(micro_config(**{"loss.pl_weight": 0.0, "loss.r1_gamma": 0.0}), 1).method
+    assert [p.name for p in without.phases] == ["g", "d"]
+
+    # Adam with lr * k/(k+1) and betas ** (k/(k+1)); NaN and Inf gradients sanitised first
+    o = micro_config().optim
+    o.update(b1=0.5, b2=0.99)
+    tx = optim.lazy_regularized_adam(o, 0.01, 4)
+    params = {"w": jnp.zeros(3)}
+    grads = {"w": jnp.array([1.0, jnp.nan, jnp.inf])}
+    updates, _ = tx.update(grads, tx.init(params), params)
+    ratio = 4 / 5
+    expected, _ = optax.adam(0.01 * ratio, 0.5**ratio, 0.99**ratio).update(
+        {"w": jnp.array([1.0, 0.0, 1e5])}, optax.adam(0.01).init(params), params
+    )
+    np.testing.assert_allclose(updates["w"], expected["w"], rtol=1e-6)
+
+
+def test_ema_half_life_with_ramp_up(micro):
+    experiment, state, _ = micro
+    t = experiment.config.train
+    zeros = jax.tree.map(jnp.zeros_like, state.nets["g"].params)
+    ones = jax.tree.map(jnp.ones_like, state.nets["g"].params)
+    for step in (0, 1, 10, 1000):
+        before = state.replace(step=jnp.int32(step), nets={**state.nets, "g": state.nets["g"].replace(params=zeros)})
+        after = experiment.method.end_of_step(before.replace(ema={**before.ema, "params": ones}))
+        ema_nimg = min(t.ema_kimg * 1000, step * t.batch_size * t.ema_rampup)
+        beta = 0.5 ** (t.batch_size / max(ema_nimg, 1e-8))  # the EMA keeps beta of the old value
+        np.testing.assert_allclose(jax.tree.leaves(after.ema["params"])[0], beta, rtol=1e-5, atol=1e-30)
+        assert after.ema["w_avg"] is state.nets["g"].collections["w_avg"]  # buffers copied
+
+
+def test_style_mixing_takes_the_layers_after_one_cutoff_from_a_second_latent(micro):
+    experiment, state, _ = micro
+    losses = experiment.method.phases[0].loss.__self__
+    g = state.nets["g"]
+    latents = losses.sample_latents(jax.random.key(1), 4)
+
+    def mixed(prob, rng):
+        apply = Apply(losses.generator, g.params, g.collections)
+        return jax.device_get(dataclasses.replace(losses, style_mixing_prob=prob).mixed_ws(apply, latents, rng))
+
+    plain = mixed(0.0, jax.random.key(2))
+    assert np.allclose(plain, plain[:, :1])  # one w broadcast to every layer
+    cutoffs = set()
+    for seed in range(12):
+        ws = mixed(1.0, jax.random.key(seed))
+        same = np.isclose(ws, plain).all(axis=(0, 2))
+        cutoff = int(np.argmin(same))
+        assert same[:cutoff].all() and not same[cutoff:].any() and 1 <= cutoff < losses.num_ws
+        cutoffs.add(cutoff)
+    assert len(cutoffs) > 1
+
+
+def test_every_training_call_of_g_moves_w_avg_and_the_d_phase_changes_no_g_parameter(micro):
+    experiment, state, batch = micro
+    phases = {p.name: p for p in experiment.method.phases}
+    _, out = phases["d"].loss(state.nets["d"].params, inputs_of(state, batch))
+    w_avg = out.collections["g"]["w_avg"]
+    assert not np.allclose(w_avg, state.nets["g"].collections["w_avg"])
+    grads = jax.grad(
+        lambda g: phases["d"].loss(
+            state.nets["d"].params, inputs_of(state, batch, nets={**state.nets, "g": state.nets["g"].replace(params=g)})
+        )[0]
+    )(state.nets["g"].params)
+    assert float(optax.tree.norm(grads)) == 0.0
+
+
+def test_clr_routing_restoration_trains_d_only_reconstruction_g_only(micro):
+    experiment, state, batch = micro
+    phases = {p.name: p for p in experiment.method.phases}
+
+    def term(phase, name, g_params, d_params):
+        nets = {"g": state.nets["g"].replace(params=g_params), "d": state.nets["d"].replace(params=d_params)}
+        trained = g_params if phase == "g" else d_params
+        return phases[phase].loss(trained, inputs_of(state, batch, nets=nets))[1].metrics[name]
+
+    g_params, d_params = state.nets["g"].params, state.nets["d"].params
+    grad_g, grad_d = jax.grad(functools.partial(term, "d", "d_clr"), argnums=(0, 1))(g_params, d_params)
+    assert float(optax.tree.norm(grad_g)) == 0.0 and float(optax.tree.norm(grad_d)) > 0
+    grad_g, grad_d = jax.grad(functools.partial(term, "g", "g_rec"), argnums=(0, 1))(g_params, d_params)
+    assert float(optax.tree.norm(grad_d)) == 0.0 and float(optax.tree.norm(grad_g)) > 0
+
+
+def test_path_length_mean_moves_by_its_decay(micro):
+    experiment, state, batch = micro
+    g_reg = {p.name: p for p in experiment.method.phases}["g_reg"]
+    _, out = g_reg.loss(state.nets["g"].params, inputs_of(state, batch))
+    pl_mean = float(out.aux["pl_mean"])  # from 0: decay * mean path length
+    assert pl_mean > 0 and np.isclose(pl_mean, float(out.metrics["pl_mean"]))
+    assert float(out.metrics["g_pl"]) > 0
+
+
+@pytest.mark.slow
+def test_eight_devices_train_like_one():
+    config = micro_config()
+    images = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 8, 3), dtype=np.uint8)
+
+    def run(devices):
+        mesh = sharding.make_mesh(devices)
+        experiment = build.build(config, mesh.size)
+        state = build.initial_state(experiment, mesh)
+        step = build.train_step_fn(experiment, mesh)
+        history = []
+        for i in range(2):
+            batch = train.step_batch({"image": images[i], "label": np.zeros(8, np.int32)}, 1, mesh)
+            state, metrics = step(state, batch, experiment.method.active_phases(i))
+            history.append(jax.device_get(metrics))
+        return jax.device_get(state), history
+
+    (state1, history1), (state8, history8) = run(jax.devices()[:1]), run(jax.devices())
+    for m1, m8 in zip(history1, history8):
+        for name in m1:
+            np.testing.assert_allclose(m8[name], m1[name], rtol=2e-4, atol=2e-5, err_msg=name)
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(state1), jax.tree.leaves(state8)):
+        if not jax.tree_util.keystr(path).endswith(BIASES_BEFORE_BATCHNORM):
+            np.testing.assert_allclose(b, a, rtol=2e-4, atol=2e-5, err_msg=jax.tree_util.keystr(path))
+
+
+KILL_AFTER_CHECKPOINT = """
+import os, signal
+from clr_gan_jax import checkpoints, main
+
+save = checkpoints.Checkpointer.save
+
+
+def save_then_die(self, step, *args, **kwargs):
+    save(self, step, *args, **kwargs)
+    if step == int(os.environ["KILL_AT_STEP"]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+checkpoints.Checkpointer.save = save_then_die
+main.run()
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_bitwise_identically(tmp_path):
+    """w_avg, noise buffers, the path-length mean and both optimizers resume exactly (all phases run by step 4)."""
+    args = ["--config=configs/stylegan2.py:tiny_clr", *(f"--config.{k}={v}" for k, v in MICRO.items())]
+    args += ["--config.train.steps=6", "--config.train.checkpoint_every=4", "--config.train.sample_every=6"]
+    straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
+    assert run_cli(*args, f"--workdir={straight}").returncode == 0
+    result = run_cli(*args, f"--workdir={killed}", script=KILL_AFTER_CHECKPOINT, env_extra={"KILL_AT_STEP": "4"})
+    assert result.returncode == -9, result.stderr
+    result = run_cli(*args, f"--workdir={killed}")
+    assert result.returncode == 0 and "at step 4" in result.stderr, result.stderr
+    a, b = restore_state(micro_config(), straight, 6), restore_state(micro_config(), killed, 6)
+    assert float(a.aux["pl_mean"]) > 0 and "w_avg" in a.ema
+    assert_trees_equal(a, b)
+    assert os.path.exists(os.path.join(killed, "samples", "step_0000006.png"))
