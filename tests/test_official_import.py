@@ -70,7 +70,7 @@ def test_imported_weights_give_the_official_generate_images(tmp_path, name):
 
 def test_a_tensor_that_does_not_fit_the_config_is_named_and_nothing_is_written(tmp_path):
     config = fixture_config("net32")
-    config.model.channel_max = 32
+    config.model.w_dim = 32
     with pytest.raises(UserError, match=r"tensor '.*' has shape .* the model expects"):
         official_import.import_official(config, str(tmp_path / "run"), write_weights(tmp_path / "w.pth", "net32"))
     assert not (tmp_path / "run").exists()
