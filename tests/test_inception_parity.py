@@ -11,6 +11,7 @@ if importlib.util.find_spec("torch_fidelity") is None:  # its __init__ needs tor
 
 import jax
 
+from clr_gan_jax.errors import UserError
 from clr_gan_jax.metrics import convert_inception, inception, inception_weights, torch_reference
 
 
@@ -65,5 +66,5 @@ def test_wrong_state_dict_is_refused(tmp_path):
 
 
 def test_missing_weights_say_where_to_get_them(tmp_path):
-    with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05-6726825d.pth.*convert_inception"):
+    with pytest.raises(UserError, match="not found: download pt_inception-2015-12-05-6726825d.pth.*convert_inception"):
         inception_weights.load_inception_params(str(tmp_path / "absent.npz"))
