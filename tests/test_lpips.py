@@ -230,7 +230,7 @@ def test_loader_errors(torch_files, tmp_path):
     with pytest.raises(UserError, match="absent.npz not found: .*convert_lpips"):
         lpips.load_lpips(str(tmp_path / "absent.npz"))
     (tmp_path / "text.npz").write_text("not an archive")
-    with pytest.raises(UserError, match="text.npz are not a readable .npz"):
+    with pytest.raises(UserError, match="text.npz is not a readable .npz"):
         lpips.load_lpips(str(tmp_path / "text.npz"))
     np.save(tmp_path / "array.npy", np.zeros(3))
     with pytest.raises(UserError, match="single .npy array"):
