@@ -157,7 +157,7 @@ def interpolation_strip(
             psi = options.get("truncation_psi", 1.0)
             ws = module.apply(variables, ends["z"], ends.get("labels"), method="mapping", truncation_psi=psi)
             return module.apply(variables, lerp(ws), method="synthesis", noise_mode=options.get("noise_mode", "const"))
-        return method.generate(variables, _latents(lerp(ends["z"]), class_idx))
+        return method.generate(variables, _latents(lerp(ends["z"]), class_idx), **options)
 
     images = official_uint8(strip(variables, ends))  # (steps, H, W, C)
     os.makedirs(outdir, exist_ok=True)

@@ -10,7 +10,7 @@ import pytest
 from helpers import digits_config, load_config_file, run_cli
 from PIL import Image
 
-from clr_gan_jax import build, checkpoints, data, generate, plot, run_summary, sharding, train
+from clr_gan_jax import build, checkpoints, data, export, generate, plot, run_summary, sharding, train
 from clr_gan_jax import workdir as workdir_lib
 from clr_gan_jax.errors import DataError, UserError
 
@@ -132,9 +132,13 @@ def test_plot_draws_one_panel_per_group(tmp_path):
         assert (area == colour).all(axis=-1).sum() > 100
 
 
-def test_plot_of_a_workdir_without_metrics_is_one_line(tmp_path):
-    result = run_cli(f"--workdir={tmp_path}", "--mode=plot")
-    assert result.returncode == 2 and "metrics.jsonl does not exist" in result.stderr.strip().splitlines()[-1]
+def test_plot_of_a_workdir_without_metrics_is_refused(tmp_path):
+    with pytest.raises(UserError, match="metrics.jsonl does not exist: --mode=plot reads the metrics.jsonl"):
+        plot.plot_run(str(tmp_path))
+    (tmp_path / "metrics.jsonl").write_text("")
+    with pytest.raises(UserError, match="holds no metric lines yet"):
+        plot.plot_run(str(tmp_path))
+    assert os.listdir(tmp_path) == ["metrics.jsonl"]
 
 
 def save_initial_checkpoint(config, workdir: str):
@@ -147,7 +151,7 @@ def save_initial_checkpoint(config, workdir: str):
 
 def stylegan2_config():
     config = load_config_file("configs/stylegan2.py", "tiny")
-    config.data.resolution = 16
+    config.data.resolution = 8
     config.model.update(z_dim=16, w_dim=16, channel_base=128, channel_max=16)
     return config
 
@@ -169,3 +173,11 @@ def test_interpolation_strip_ends_are_the_seeds_images(tmp_path, make_config, tr
     np.testing.assert_array_equal(strip[:, -w:], b)
     middle = strip[:, 2 * w : 3 * w].astype(int)
     assert np.abs(middle - a).max() > 0 and np.abs(middle - b).max() > 0
+    if config.model.arch == "stylegan2":  # the middle image is G.synthesis of the mean of the two (truncated) ws
+        experiment = build.build(config)
+        variables, _ = export.restore_ema(experiment, workdir)
+        g = experiment.method.networks["g"].module
+        z = np.concatenate([np.random.RandomState(seed).randn(1, 16) for seed in (3, 7)]).astype(np.float32)
+        ws = g.apply(variables, z, method="mapping", truncation_psi=trunc)
+        image = g.apply(variables, ws.mean(axis=0, keepdims=True), method="synthesis", noise_mode="const")
+        assert np.abs(generate.official_uint8(image)[0].astype(int) - middle).max() <= 1
