@@ -49,7 +49,7 @@ class RunSummary:
     ema_rampup_end_kimg: float | None
     cadences: dict[str, Cadence]  # log, samples, evaluation (if any metric), checkpoints
     parameters: dict[str, int]  # per network
-    resume_step: int | None  # the workdir's newest checkpoint
+    resume_step: int | None  # the workdir's newest checkpoint (checked to hold this config's model)
 
 
 def cadence(every: int, total: int) -> Cadence:
@@ -108,8 +108,20 @@ def summarize(experiment: build.Experiment, num_devices: int, workdir: str) -> R
             name: int(parameter_overview.count_parameters(params))
             for name, params in abstract_params(experiment).items()
         },
-        resume_step=checkpoints.Checkpointer(workdir, None, create=False).latest_step(),
+        resume_step=_resume_step(experiment, workdir),
     )
+
+
+def _resume_step(experiment: build.Experiment, workdir: str) -> int | None:
+    """The workdir's newest checkpoint, checked to hold this config's model (CheckpointError if not); None if none."""
+    checkpointer = checkpoints.Checkpointer(workdir, None, create=False)
+    try:
+        step = checkpointer.latest_step()
+        if step is not None:
+            checkpointer.check_compatible(step, build.abstract_state(experiment))
+        return step
+    finally:
+        checkpointer.close()
 
 
 def _steps_text(c: Cadence) -> str:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from clr_gan_jax import build, checkpoints, data, export, generate, plot, run_summary, sharding, train
 from clr_gan_jax import workdir as workdir_lib
-from clr_gan_jax.errors import DataError, UserError
+from clr_gan_jax.errors import CheckpointError, DataError, UserError
 
 DEVICES = 8  # conftest.py forces 8 CPU devices, in this process and in the CLI's subprocesses
 
@@ -79,6 +79,15 @@ def test_run_summary_of_the_zoo_method(digits_experiment, tmp_path):
         name: sum(math.prod(x.shape) for x in jax.tree.leaves(n.params)) for name, n in params.items()
     }
     assert s.resume_step is None
+
+
+def test_dry_run_reports_the_checkpoint_it_resumes_from_and_refuses_another_model(digits_experiment, tmp_path):
+    save_initial_checkpoint(digits_config(), str(tmp_path))
+    assert run_summary.summarize(digits_experiment, DEVICES, str(tmp_path)).resume_step == 1
+    other = digits_experiment.config.copy_and_resolve_references()
+    other.model.g_width = 32
+    with pytest.raises(CheckpointError, match="of a different model"):
+        run_summary.summarize(build.build(other, DEVICES), DEVICES, str(tmp_path))
 
 
 def test_dry_run_checks_the_lock_and_the_datas_shape(digits_experiment, tmp_path, monkeypatch):
