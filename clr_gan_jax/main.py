@@ -8,6 +8,10 @@
       --weights=weights.pth
   python -m clr_gan_jax.main --config=configs/stylegan2.py:paper256_clr --workdir=runs/ffhq --mode=generate \
       --seeds=0-7 --trunc=0.7
+  python -m clr_gan_jax.main --config=configs/stylegan2.py:paper256_clr --workdir=runs/ffhq --mode=generate \
+      --interpolate=3,7,9
+  python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --dry_run
+  python -m clr_gan_jax.main --workdir=runs/digits --mode=plot
 
 Override config values with --config.<field>=<value>, e.g. --config.train.steps=500.
 """
@@ -21,17 +25,27 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from clr_gan_jax import distributed, evaluate, export, generate, official_import, train
+from clr_gan_jax import distributed, evaluate, export, generate, official_import, plot, run_summary, train
 from clr_gan_jax.errors import TrainingDivergedError, UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Path to a config file, optionally path:argument.", lock_config=True
+    "config", None, "Path to a config file, optionally path:argument (every mode but plot).", lock_config=True
 )
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory: checkpoints, samples, metrics. Training resumes from it."
 )
 _MODE = flags.DEFINE_enum(
-    "mode", "train", ["train", "sample", "export", "evaluate", "generate", "import"], "What to do with the run."
+    "mode",
+    "train",
+    ["train", "sample", "export", "evaluate", "generate", "import", "plot"],
+    "What to do with the run (plot: draw metrics.jsonl's curves into one PNG).",
+)
+_DRY_RUN = flags.DEFINE_bool(
+    "dry_run",
+    False,
+    "--mode=train: check the config, data, workdir and devices, print what the run would do (config, phases, "
+    "batch per device, learning rates and betas as applied, EMA half-life, steps, kimg, when it logs, samples, "
+    "evaluates and saves), and exit without writing anything.",
 )
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "--mode=sample: how many samples to draw.")
 _SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "--mode=sample: seed of the latents.")
@@ -39,7 +53,7 @@ _OUTPUT = flags.DEFINE_string(
     "output",
     None,
     "sample: PNG path (default <workdir>/samples/sample_<step>.png); "
-    "export: .npz path (default <workdir>/export/generator.npz).",
+    "export: .npz path (default <workdir>/export/generator.npz); plot: PNG path (default <workdir>/curves.png).",
 )
 _STEP = flags.DEFINE_integer(
     "step", None, "--mode=sample|export|generate: the checkpoint's step (default: the latest)."
@@ -51,6 +65,13 @@ _NOISE_MODE = flags.DEFINE_enum(
 )
 _CLASS_IDX = flags.DEFINE_integer("class_idx", None, "--mode=generate: the class of a conditional model.")
 _OUTDIR = flags.DEFINE_string("outdir", None, "--mode=generate: where to write (default <workdir>/generated).")
+_INTERPOLATE = flags.DEFINE_string(
+    "interpolate",
+    None,
+    "--mode=generate: seedA,seedB,steps writes one strip interp_seedA-seedB.png of `steps` images from seed A's "
+    "latent to seed B's, instead of one image per seed: linearly in w for stylegan2 (both z mapped, --trunc "
+    "applied), linearly in z for the zoo's generators (no mapping network).",
+)
 _WEIGHTS = flags.DEFINE_string(
     "weights", None, "--mode=import: a .pth of official state dicts {'G', 'D', 'G_ema'} (see the README)."
 )
@@ -70,7 +91,7 @@ _INIT_TIMEOUT = flags.DEFINE_integer("init_timeout", 300, "Seconds to wait at st
 _HEARTBEAT_TIMEOUT = flags.DEFINE_integer(
     "heartbeat_timeout", 100, "Seconds of silence after which a process counts as dead."
 )
-flags.mark_flags_as_required(["config", "workdir"])
+flags.mark_flags_as_required(["workdir"])
 
 
 def _show_only_own_info_logs():
@@ -87,12 +108,25 @@ def main(argv):
     if not flags.FLAGS["verbosity"].present:
         _show_only_own_info_logs()
     config, workdir = _CONFIG.value, _WORKDIR.value
+    if _DRY_RUN.value and _MODE.value != "train":
+        _fail(f"--dry_run checks a training run: it does not go with --mode={_MODE.value}")
+    if _INTERPOLATE.value is not None and _MODE.value != "generate":
+        _fail(f"--interpolate is for --mode=generate, not --mode={_MODE.value}")
+    if config is None and _MODE.value != "plot":
+        _fail(f"--config is required for --mode={_MODE.value}")
     try:
+        if _MODE.value == "plot":
+            logging.info("Wrote %s", plot.plot_run(workdir, _OUTPUT.value))
+            return
         if distributed.initialize(
             _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _INIT_TIMEOUT.value, _HEARTBEAT_TIMEOUT.value
         ):
             distributed.check_same_config(config, workdir, _MODE.value)
-        if _MODE.value == "train":
+        if _MODE.value == "train" and _DRY_RUN.value:
+            mesh, experiment, _, _ = train.check_run(config, workdir)
+            summary = run_summary.summarize(experiment, mesh.size, workdir)
+            print(run_summary.format_summary(summary, config, run_summary.parameter_tables(experiment)))
+        elif _MODE.value == "train":
             train.train_and_evaluate(config, workdir)
         elif _MODE.value == "sample":
             path = export.write_sample_grid(
@@ -101,6 +135,18 @@ def main(argv):
             logging.info("Wrote %s", path)
         elif _MODE.value == "evaluate":
             evaluate.run(config, workdir, _CHECKPOINTS.value, _IMAGES.value)
+        elif _MODE.value == "generate" and _INTERPOLATE.value is not None:
+            path = generate.interpolation_strip(
+                config,
+                workdir,
+                *generate.parse_interpolation(_INTERPOLATE.value),
+                _OUTDIR.value or os.path.join(workdir, "generated"),
+                trunc=_TRUNC.value,
+                noise_mode=_NOISE_MODE.value,
+                class_idx=_CLASS_IDX.value,
+                step=_STEP.value,
+            )
+            logging.info("Wrote %s", path)
         elif _MODE.value == "generate":
             outdir = _OUTDIR.value or os.path.join(workdir, "generated")
             paths = generate.generate_images(
@@ -138,7 +184,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     """absl's flag parsing, with config-file and unknown-field errors as one line instead of a traceback."""
     try:
         remaining = flags.FLAGS(argv)
-        _ = _CONFIG.value.to_dict()  # ml_collections reports a config file it cannot load only when read
+        if _CONFIG.value is not None:
+            _ = _CONFIG.value.to_dict()  # ml_collections reports a config file it cannot load only when read
         return remaining
     except flags.Error as e:
         lines = [line.strip() for line in str(e).splitlines() if line.strip()]

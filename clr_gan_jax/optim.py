@@ -53,12 +53,18 @@ def sanitize_gradients() -> optax.GradientTransformation:
     )
 
 
-def lazy_regularized_adam(o: ml_collections.ConfigDict, lr: float, interval: int) -> optax.GradientTransformation:
-    """Adam for a network whose regulariser runs every ``interval`` steps: lr and betas scaled as StyleGAN2 does.
+def lazy_regularized_hyperparameters(o: ml_collections.ConfigDict, lr: float, interval: int) -> dict[str, float]:
+    """{'lr', 'b1', 'b2'} of Adam for a network regularised every ``interval`` steps, scaled as StyleGAN2 does.
 
-    The main and the regularisation phase share this one optimizer state; with the ratio k/(k+1),
+    The main and the regularisation phase share one optimizer state; with the ratio k/(k+1),
     lr * ratio and beta ** ratio make k+1 updates of the pair move about as far as k plain ones.
     """
-    _check_moments(o)
     ratio = interval / (interval + 1)
-    return optax.chain(sanitize_gradients(), optax.adam(lr * ratio, o.b1**ratio, o.b2**ratio, eps=o.eps))
+    return {"lr": lr * ratio, "b1": o.b1**ratio, "b2": o.b2**ratio}
+
+
+def lazy_regularized_adam(o: ml_collections.ConfigDict, lr: float, interval: int) -> optax.GradientTransformation:
+    """Adam with `lazy_regularized_hyperparameters`, gradients sanitised first."""
+    _check_moments(o)
+    h = lazy_regularized_hyperparameters(o, lr, interval)
+    return optax.chain(sanitize_gradients(), optax.adam(h["lr"], h["b1"], h["b2"], eps=o.eps))

@@ -22,9 +22,9 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from clr_gan_jax import build, checkpoints, data, evaluate, export, images, resources, sharding
+from clr_gan_jax import build, checkpoints, data, evaluate, export, images, resources, run_summary, sharding
 from clr_gan_jax import workdir as workdir_lib
-from clr_gan_jax.errors import TrainingDivergedError, UserError
+from clr_gan_jax.errors import DataError, TrainingDivergedError, UserError
 from clr_gan_jax.state import TrainState
 from clr_gan_jax.writers import MetricWriter, ProgressLine
 
@@ -80,15 +80,33 @@ def step_batch(batch: dict, real_batches: int, mesh) -> dict:
     return sharding.put_batch(local, mesh, batch_dim=1)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
-    """Trains ``config`` in ``workdir`` (resuming from its newest intact checkpoint) and returns the final state."""
+def check_run(config: ml_collections.ConfigDict, workdir: str):
+    """Everything a run checks before it writes anything: config, evaluation, workdir, data source, lock.
+
+    Returns (mesh, experiment, source, lock), the lock not yet taken; `--dry_run` stops here.
+    """
     mesh = sharding.make_mesh()
     experiment = build.build(config, mesh.size)
     evaluate.validate(config, mesh.size)
     workdir_lib.validate(workdir)
     source = data.create_source(config.data)
+    shape = np.shape(source[0]["image"])
+    if shape != experiment.example_shape:
+        raise DataError(
+            f"data.name={config.data.name!r}: the source's examples are {shape}, the config expects "
+            f"{experiment.example_shape}: check data.resolution and data.channels"
+        )
     lock = workdir_lib.RunLock(workdir, jax.process_index())
     lock.require_free()
+    return mesh, experiment, source, lock
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+    """Trains ``config`` in ``workdir`` (resuming from its newest intact checkpoint) and returns the final state."""
+    mesh, experiment, source, lock = check_run(config, workdir)
+    if jax.process_index() == 0:
+        for name, table in run_summary.parameter_tables(experiment).items():
+            logging.info("Parameters of %s:\n%s", name, table)
     train_step = build.train_step_fn(experiment, mesh)
     first_active = experiment.method.active_phases(0)  # every phase runs at step 0: the largest variant
     abstract_batch = build.abstract_batch(experiment, mesh, np.asarray(source[0]["image"]).dtype)
@@ -97,6 +115,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     needed = resources.require_fits(compiled, mesh)
     logging.info("Compiled the train step in %.1fs; it needs about %.2f GiB.", time.monotonic() - start, needed / 2**30)
     with lock, StopRequests() as stop:
+        if jax.process_index() == 0:
+            workdir_lib.write_versions(workdir)
         return _train(experiment, source, train_step, mesh, workdir, stop)
 
 

@@ -6,12 +6,17 @@ the processes of one multi-process job take one file each, so they never refuse 
 while a second job's process i is refused by the first job's process i. The file holds the
 holder's pid, host and start time for the refusal message. flock works on local disks and
 NFS; object-store mounts (gcsfuse) do not enforce it.
+
+``versions.json`` records the versions of the packages that decide a run's numbers, so a result
+can be traced to its environment (``constraints.txt`` at the repository root reproduces ours).
 """
 
 import datetime
 import fcntl
+import importlib.metadata
 import json
 import os
+import platform
 import socket
 
 from clr_gan_jax.errors import UserError, require
@@ -26,6 +31,31 @@ def validate(workdir: str):
         existing = os.path.dirname(existing)
     require(os.path.isdir(existing), f"--workdir {workdir}: {existing} is not a directory")
     require(os.access(existing, os.W_OK | os.X_OK), f"--workdir {workdir} is not writable ({existing}): choose another")
+
+
+VERSIONED_PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "numpy")
+
+
+def installed_versions() -> dict[str, str | None]:
+    """Python's and each of `VERSIONED_PACKAGES`' installed version (None for a package that is not installed)."""
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def write_versions(workdir: str) -> str:
+    """Writes `installed_versions` to ``<workdir>/versions.json`` (rewritten by every run, so a resumed run records
+    the environment it resumed in) and returns the path."""
+    path = os.path.join(workdir, "versions.json")
+    os.makedirs(workdir, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(installed_versions(), f, indent=2)
+        f.write("\n")
+    return path
 
 
 class RunLock:

@@ -2,6 +2,7 @@
 
 import os
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,6 +38,9 @@ def test_run_writes_metrics_samples_checkpoints_and_tensorboard(ring8_run):
         assert picture.shape == (512, 512, 3) and (picture[..., 0] > 200).any() and (picture[..., 1] < 60).any()
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["10", "20"]
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(workdir, "tensorboard")))
+    versions = read_json(os.path.join(workdir, "versions.json"))
+    assert {"jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "numpy"} <= versions.keys()
+    assert (versions["jax"], versions["numpy"], versions["flax"]) == (jax.__version__, np.__version__, flax.__version__)
 
 
 def test_export_round_trip(ring8_run, tmp_path):

@@ -73,6 +73,31 @@ class Phase:
 
 
 @dataclasses.dataclass(frozen=True)
+class Optimization:
+    """What a method makes of the config's optimizer and EMA fields, as `--dry_run` reports it.
+
+    ``optimizers`` holds, per network, the optimizer's name, lr, b1 and b2 as they are applied;
+    ``ema_decay`` is the weight of the past in the generator's moving average per step (once any
+    ramp-up is over); with ``ema_rampup`` > 0 the half-life is at most ``ema_rampup`` * images seen.
+    """
+
+    optimizers: Mapping[str, Mapping[str, Any]]
+    ema_decay: float
+    ema_rampup: float = 0.0
+
+
+def plain_optimization(config) -> Optimization:
+    """``optim`` as it is (g_lr for G, d_lr for D) and an EMA of decay ``train.ema_decay`` per step."""
+    o = config.optim
+    return Optimization(
+        optimizers={
+            net: {"name": o.name, "lr": lr, "b1": o.b1, "b2": o.b2} for net, lr in (("g", o.g_lr), ("d", o.d_lr))
+        },
+        ema_decay=config.train.ema_decay,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class Method:
     """A training procedure.
 
@@ -82,7 +107,8 @@ class Method:
     evaluation, export), with the variables of ``networks[generator]`` or of its moving average,
     drawing any randomness of its own (StyleGAN2's noise) from ``rng``, deterministic without one;
     ``end_of_step(state)`` runs after the phases (moving averages, aux updates). ``real_batches``
-    real batches feed each step.
+    real batches feed each step. ``describe(config)`` says what the method makes of the config's
+    optimizer and EMA fields (`Optimization`), for `--dry_run`.
     """
 
     networks: Mapping[str, Network]
@@ -96,6 +122,7 @@ class Method:
     generator: str = "g"
     real_batches: int = 1
     init_aux: Callable[[], dict] = dict
+    describe: Callable[[Any], Optimization] = plain_optimization
 
     def active_phases(self, step: int) -> tuple[str, ...]:
         """Names of the phases that run in the step that starts from ``step`` completed steps."""

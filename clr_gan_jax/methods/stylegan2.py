@@ -31,7 +31,17 @@ import ml_collections
 
 from clr_gan_jax import optim
 from clr_gan_jax.errors import require, require_number
-from clr_gan_jax.methods.base import METHODS, Apply, Method, Network, Phase, PhaseInputs, PhaseOutput, to_model_input
+from clr_gan_jax.methods.base import (
+    METHODS,
+    Apply,
+    Method,
+    Network,
+    Optimization,
+    Phase,
+    PhaseInputs,
+    PhaseOutput,
+    to_model_input,
+)
 from clr_gan_jax.models import Networks
 from clr_gan_jax.objectives import DView, GView, Plugin
 from clr_gan_jax.state import TrainState
@@ -231,6 +241,16 @@ def build(
         params = jax.tree.map(lambda e, p: p + beta * (e - p), state.ema["params"], g.params)
         return state.replace(ema={**g.collections, "params": params})
 
+    def describe(config: ml_collections.ConfigDict) -> Optimization:
+        """Adam scaled for lazy regularisation; the EMA's decay per step from its half-life ema_kimg."""
+        t, o = config.train, config.optim
+        optimizers = {
+            net: {"name": "adam", **optim.lazy_regularized_hyperparameters(o, lr, interval)}
+            for net, lr, interval in (("g", o.g_lr, t.g_reg_interval), ("d", o.d_lr, t.d_reg_interval))
+        }
+        ema_decay = 0.5 ** (t.batch_size / max(t.ema_kimg * 1000.0, 1e-8))
+        return Optimization(optimizers=optimizers, ema_decay=ema_decay, ema_rampup=t.ema_rampup)
+
     return Method(
         networks={
             "g": Network(networks.generator, optim.lazy_regularized_adam(o, o.g_lr, t.g_reg_interval)),
@@ -244,4 +264,5 @@ def build(
         seed=config.seed,
         generate_options=("truncation_psi", "truncation_cutoff", "noise_mode"),
         init_aux=lambda: {"pl_mean": jnp.zeros((), jnp.float32)},
+        describe=describe,
     )
