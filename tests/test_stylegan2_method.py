@@ -30,6 +30,7 @@ MICRO = {  # StyleGAN2 + CLR at 8 px: 16 channels, z = w = the epilogue's 16 fea
     "train.ema_kimg": 0.02,
     "train.ema_rampup": 0.5,
     "loss.r1_gamma": 1.0,
+    "loss.pl_weight": 2.0,
     "eval.metrics": "",
 }
 

@@ -145,6 +145,27 @@ def test_implementations_have_equal_gradients():
         assert_close(a, b)
 
 
+def test_same_padded_convolution_derivatives_match_xla():
+    """The "matmul" stride-1 convolution (XLA's forward, the kernel gradient as one product per tap) == "conv":
+    values, d/dx, d/dw and the second derivatives of |d/dx|^2 (the R1 and path-length pattern), pads 0, 1, 2."""
+    x, w = nhwc(REF["conv2d_resample/x"]), hwio(REF["conv2d_resample/w3"])
+
+    def loss(x, w):
+        outputs = [ops.conv2d_resample(x, w, padding=pad) for pad in (0, 1, 2)]
+        probes = np.random.default_rng(0)
+        return sum(jnp.sum(y * probes.standard_normal(y.shape).astype(np.float32)) for y in outputs)
+
+    def input_grad_norm(x, w):
+        return jnp.sum(jnp.square(jax.grad(loss)(x, w)))
+
+    def derivatives(x, w):
+        return loss(x, w), jax.grad(loss, argnums=(0, 1))(x, w), jax.grad(input_grad_norm, argnums=(0, 1))(x, w)
+
+    results = [traced(i, lambda x, w: derivatives(x, w), x, w) for i in ops.IMPLEMENTATIONS]  # one trace each
+    for a, b in zip(jax.tree.leaves(results[0]), jax.tree.leaves(results[1])):
+        assert_close(a, b)
+
+
 def test_up_conv_is_zero_insert_fir_and_flipped_correlation():
     """The up=2 path written out: zero insertion, pad (3, 2), FIR (gain 4), VALID correlation with w[::-1, ::-1]."""
     x = jnp.asarray(nhwc(REF["conv2d_resample/x"]))
