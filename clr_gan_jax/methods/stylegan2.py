@@ -91,7 +91,7 @@ class StyleGAN2Losses:
         """G(z) as the official run_G: style mixing, random noise (from g's rng), w_avg moved."""
         return g(self.mixed_ws(g, latents, rng), method="synthesis", noise_mode="random", train=True)
 
-    def run_d(self, d: Apply, images: jax.Array, labels) -> dict:
+    def run_d(self, d: ada_lib.Shown, images: jax.Array, labels) -> dict:
         return d(images, labels)
 
     def _networks(
