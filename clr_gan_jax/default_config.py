@@ -74,6 +74,19 @@ def base_config() -> ml_collections.ConfigDict:
     # features themselves (the official StyleGAN2 code: the epilogue FC output, as wide as z)
     c.clr.phi = "head"
 
+    # ADA (StyleGAN2-ADA's augmentation, any method): every image D sees, real or fake, is augmented, each
+    # transform of the pipe running on a sample with probability p; p adapts so that the mean sign of D's
+    # logits on augmented reals stays near augment.target
+    c.augment = ml_collections.ConfigDict()
+    # "" (none) | blit | geom | color | filter | noise | cutout | bg | bgc (the paper's) | bgcf | bgcfn | bgcfnc
+    c.augment.pipe = ""
+    c.augment.p = 0.0  # p at the start of a run (the official --p); with target 0, the fixed p
+    c.augment.target = 0.6  # the mean sign of D(aug(real)) p steers towards; 0 = fixed p (never adjusted)
+    c.augment.interval = 4  # steps between adjustments of p
+    # images (real images per step x steps) in which p can move by 1: each adjustment moves it by
+    # images_per_step * interval / (kimg * 1000) (official: 500; 100 when resuming, where p restarts at 0)
+    c.augment.kimg = 500.0
+
     c.optim = ml_collections.ConfigDict()
     c.optim.name = "adam"  # adam | rmsprop (as torch.optim.RMSprop: decay b2, eps outside the square root)
     c.optim.g_lr = 2e-4  # learning rate of G (stylegan2: before the lazy-regularisation scaling)

@@ -62,7 +62,8 @@ def format_duration(seconds: float) -> str:
 
 
 class ProgressLine:
-    """One console line per logging interval: step and kimg, losses, throughput (and s/kimg), elapsed time, ETA."""
+    """One console line per logging interval: step and kimg, losses (and ADA's p and the sign of D on augmented
+    reals), throughput (and s/kimg), elapsed time, ETA."""
 
     def __init__(self, total_steps: int, images_per_step: int, stream=sys.stdout):
         self._total, self._images_per_step = total_steps, images_per_step
@@ -73,7 +74,8 @@ class ProgressLine:
         elapsed = time.monotonic() - self._t0
         rate = scalars.get("steps_per_sec", 0.0)  # measured over the last interval, compilation excluded
         eta = (self._total - step) / rate if rate > 0 else float("nan")
-        losses = " ".join(f"{k}={scalars[k]:.4g}" for k in ("d_loss", "g_loss", "d_clr", "g_rec") if k in scalars)
+        shown = ("d_loss", "g_loss", "d_clr", "g_rec") + (("ada_p", "d_real_sign") if "ada_p" in scalars else ())
+        losses = " ".join(f"{k}={scalars[k]:.4g}" for k in shown if k in scalars)
         images_per_sec = scalars.get("images_per_sec", 0)
         sec_per_kimg = f" {1000 / images_per_sec:.1f} s/kimg" if images_per_sec > 0 else ""
         speed = f"{scalars.get('steps_per_sec', 0):.2f} steps/s {images_per_sec:.0f} img/s{sec_per_kimg}"

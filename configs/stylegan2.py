@@ -6,10 +6,12 @@
   python -m clr_gan_jax.main --config=configs/stylegan2.py:auto_clr,256,8 --workdir=runs/church_clr \\
       --config.data.name=shards --config.data.path=~/datasets/lsunchurch
 
-The argument is ``<cfg>[_clr][,<resolution>[,<devices>]]`` for cfg in auto, stylegan2, paper256, paper512,
+The argument is ``<cfg>[_ada][_clr][,<resolution>[,<devices>]]`` for cfg in auto, stylegan2, paper256, paper512,
 paper1024, cifar (StyleGAN2-ADA's train.py table; CLR-GAN keeps it, except that its paper256 kimg reads
 250000, which we take for a typo of the ADA value 25000), and tiny. ``_clr`` adds CLR exactly as the
-official CLR-GAN code: w_clr 5, w_rec 0.5, MSE, phi = D's epilogue features (512 wide = z).
+official CLR-GAN code: w_clr 5, w_rec 0.5, MSE, phi = D's epilogue features (512 wide = z). ``_ada``
+adds StyleGAN2-ADA's adaptive augmentation with its defaults (pipe bgc, target 0.6, every 4 steps, 500 kimg),
+the paper's StyleGAN2-ADA + CLR with ``_ada_clr``.
 
   cfg        batch  mbstd  fmaps  lr      gamma  ema kimg  ramp  mapping  kimg
   stylegan2  32     4      1      0.002   10     10        -     8        25000
@@ -53,7 +55,7 @@ CFGS = {
 }
 RESOLUTIONS = {"paper256": 256, "paper512": 512, "paper1024": 1024, "cifar": 32}
 NAMES = ("auto", *CFGS, "tiny")
-VARIANTS = tuple(name + suffix for name in NAMES for suffix in ("", "_clr"))
+VARIANTS = tuple(name + suffix for name in NAMES for suffix in ("", "_clr", "_ada", "_ada_clr"))
 
 
 def auto_cfg(resolution: int, devices: int) -> tuple:
@@ -75,8 +77,9 @@ def auto_cfg(resolution: int, devices: int) -> tuple:
 def get_config(arg: str = "tiny_clr"):
     variant, *numbers = arg.split(",")
     if variant not in VARIANTS or len(numbers) > 2:
-        raise ValueError(f"configs/stylegan2.py takes <cfg>[_clr][,<resolution>[,<devices>]] with cfg in {NAMES}")
-    name, clr = variant.removesuffix("_clr"), variant.endswith("_clr")
+        raise ValueError(f"configs/stylegan2.py takes <cfg>[_ada][_clr][,<resolution>[,<devices>]] with cfg in {NAMES}")
+    clr, ada = variant.endswith("_clr"), variant.removesuffix("_clr").endswith("_ada")
+    name = variant.removesuffix("_clr").removesuffix("_ada")
     resolution = int(numbers[0]) if numbers else RESOLUTIONS.get(name, 32 if name == "tiny" else 256)
     devices = int(numbers[1]) if len(numbers) > 1 else 1
 
@@ -84,6 +87,7 @@ def get_config(arg: str = "tiny_clr"):
     c.method = "stylegan2"
     c.model.arch = "stylegan2"
     c.clr.update(enabled=clr, phi="features")
+    c.augment.pipe = "bgc" if ada else ""  # the official --aug=ada defaults: target 0.6, interval 4, 500 kimg
     c.optim.update(name="adam", b1=0.0, b2=0.99, eps=1e-8)
     c.data.resolution = resolution
     c.eval.update(metrics="", every=1000, num_samples=50000, batch_size=64, inception_weights="inception_fid.npz")

@@ -47,6 +47,32 @@ def digits_config():
     return c
 
 
+MICRO = {  # StyleGAN2 + CLR at 8 px: 16 channels, z = w = the epilogue's 16 features
+    "data.resolution": 8,
+    "model.z_dim": 16,
+    "model.w_dim": 16,
+    "model.mapping_layers": 1,
+    "model.channel_base": 64,
+    "model.channel_max": 16,
+    "model.mbstd_group_size": 2,
+    "train.batch_size": 8,
+    "train.g_reg_interval": 2,
+    "train.d_reg_interval": 4,
+    "train.ema_kimg": 0.02,
+    "train.ema_rampup": 0.5,
+    "loss.r1_gamma": 1.0,
+    "loss.pl_weight": 2.0,
+    "eval.metrics": "",
+}
+
+
+def micro_config(variant: str = "tiny_clr", **overrides):
+    """``configs/stylegan2.py:<variant>`` shrunk to `MICRO` (then ``overrides``, by flattened name)."""
+    config = load_config_file("configs/stylegan2.py", variant)
+    config.update_from_flattened_dict({**MICRO, **overrides})
+    return config
+
+
 def load_config_file(path: str, *args):
     """``get_config(*args)`` of a config file, by path relative to the repository."""
     spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], os.path.join(REPO, path))

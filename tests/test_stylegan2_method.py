@@ -10,35 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import BIASES_BEFORE_BATCHNORM, assert_trees_equal, load_config_file, restore_state
+from helpers import BIASES_BEFORE_BATCHNORM, assert_trees_equal, micro_config, restore_state
 
 from clr_gan_jax import build, checkpoints, optim, sharding, train
 from clr_gan_jax.methods import PhaseInputs
 from clr_gan_jax.methods.base import Apply
-
-MICRO = {  # StyleGAN2 + CLR at 8 px: 16 channels, z = w = the epilogue's 16 features
-    "data.resolution": 8,
-    "model.z_dim": 16,
-    "model.w_dim": 16,
-    "model.mapping_layers": 1,
-    "model.channel_base": 64,
-    "model.channel_max": 16,
-    "model.mbstd_group_size": 2,
-    "train.batch_size": 8,
-    "train.g_reg_interval": 2,
-    "train.d_reg_interval": 4,
-    "train.ema_kimg": 0.02,
-    "train.ema_rampup": 0.5,
-    "loss.r1_gamma": 1.0,
-    "loss.pl_weight": 2.0,
-    "eval.metrics": "",
-}
-
-
-def micro_config(**overrides):
-    config = load_config_file("configs/stylegan2.py", "tiny_clr")
-    config.update_from_flattened_dict({**MICRO, **overrides})
-    return config
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,9 @@ G update the moving average of G is updated with ``train.ema_decay`` (0 keeps a 
 With ``optim.d_clip`` > 0, every D parameter is clipped to [-d_clip, d_clip] after each D
 update (WGAN). BatchNorm runs in training mode in every phase; a network's statistics are
 only updated by the phase that trains it (and by the plugins' calls of G in G's phase).
+With ``augment.pipe`` set, D sees every image through ADA's augmentation, R1 and WGAN-GP are taken
+through it with respect to the un-augmented images, and p adapts once per ``augment.interval`` steps
+(`methods.ada`).
 """
 
 import dataclasses
@@ -19,6 +22,7 @@ import ml_collections
 
 from clr_gan_jax import optim
 from clr_gan_jax.errors import require, require_number
+from clr_gan_jax.methods import ada as ada_lib
 from clr_gan_jax.methods.base import (
     METHODS,
     Apply,
@@ -47,6 +51,7 @@ class ZooLosses:
     r1_gamma: float = 0.0
     gp_weight: float = 0.0
     gp_interpolation: str = "per_sample"
+    ada: ada_lib.Ada = ada_lib.Ada()
 
     def sample_latents(self, rng: jax.Array, n: int) -> dict[str, jax.Array]:
         return {"z": jax.random.normal(rng, (n, self.z_dim), jnp.float32)}
@@ -64,23 +69,32 @@ class ZooLosses:
         )
         fake = jax.lax.stop_gradient(g(latents["z"], labels))
         d = Apply(self.discriminator, params, inputs.nets["d"].collections)
+        shown = self.ada.discriminator(d, inputs.aux, inputs.rng)  # d itself without ADA
         terms = {}
         if self.r1_gamma > 0:
-            real_out, input_grads = d.with_input_grad(real, labels)
+            real_out, input_grads = shown.with_input_grad(real, labels)
             terms["d_r1"] = penalties.r1(input_grads, self.r1_gamma)
         else:
-            real_out = d(real, labels)
-        fake_out = d(fake, labels)
+            real_out = shown(real, labels)
+        fake_out = shown(fake, labels)
         terms["d_adv"] = self.adversarial.d(real_out["logits"], fake_out["logits"])
         if self.gp_weight > 0:
             interpolates = penalties.interpolate(real, fake, penalty_rng, self.gp_interpolation)
-            _, input_grads = d.with_input_grad(interpolates, labels)
+            _, input_grads = shown.with_input_grad(interpolates, labels)
             terms["d_gp"] = penalties.gradient_penalty(input_grads, self.gp_weight)
         view = DView(real=real, fake=fake, real_out=real_out, fake_out=fake_out, latents=latents, labels=labels)
         for plugin in self.plugins:
             terms.update(plugin.d_terms(view))
-        logits = {"d_real_logit": real_out["logits"].mean(), "d_fake_logit": fake_out["logits"].mean()}
-        return sum(terms.values()), PhaseOutput(metrics=terms | logits, collections={"d": d.collections})
+        logits = {
+            "d_real_logit": real_out["logits"].mean(),
+            "d_fake_logit": fake_out["logits"].mean(),
+            "d_real_sign": jnp.sign(real_out["logits"]).mean(),
+        }
+        return sum(terms.values()), PhaseOutput(
+            metrics=terms | logits | self.ada.metrics(inputs.aux),
+            collections={"d": d.collections},
+            aux=self.ada.observe(inputs.aux, real_out["logits"]),
+        )
 
     def g_loss(self, params, inputs: PhaseInputs):
         real, labels = to_model_input(inputs.batch["image"]), None
@@ -93,8 +107,9 @@ class ZooLosses:
             trainable=False,
             keep_updates=False,
         )
+        shown = self.ada.discriminator(d, inputs.aux, inputs.rng)
         fake = g(latents["z"], labels)
-        fake_out = d(fake, labels)
+        fake_out = shown(fake, labels)
         terms = {"g_adv": self.adversarial.g(fake_out["logits"])}
         view = GView(
             real=real,
@@ -103,7 +118,7 @@ class ZooLosses:
             fake_out=fake_out,
             latents=latents,
             generator=lambda latents: g(latents["z"], latents.get("labels")),
-            discriminator=d,
+            discriminator=shown,
         )
         for plugin in self.plugins:
             terms.update(plugin.g_terms(view))
@@ -135,6 +150,7 @@ def build(
         r1_gamma=float(loss.r1_gamma),
         gp_weight=float(loss.gp_weight),
         gp_interpolation=loss.gp_interpolation,
+        ada=ada_lib.build(config.augment, t.n_critic * t.batch_size, example_shape),
     )
 
     def init_variables(rng):
@@ -146,6 +162,7 @@ def build(
         }
 
     def end_of_step(state: TrainState) -> TrainState:
+        state = losses.ada.end_of_step(state)
         return state.replace(ema=ema_update(state.ema, state.nets["g"], t.ema_decay))
 
     return Method(
@@ -167,4 +184,5 @@ def build(
         end_of_step=end_of_step,
         seed=config.seed,
         real_batches=t.n_critic,
+        init_aux=losses.ada.init_aux,
     )

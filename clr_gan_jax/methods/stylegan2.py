@@ -13,7 +13,9 @@ w_avg; the mixing's second mapping does not. Adam's lr and betas are scaled by k
 lazy regularisation, with one optimizer state per network shared by its two phases, and every
 gradient is sanitised (NaN -> 0, +-Inf -> +-1e5) first. After the phases, the EMA of G moves with
 beta = 0.5 ** (batch / ema_nimg), ema_nimg = min(ema_kimg * 1000, images seen * ema_rampup) with a
-ramp-up, and G's w_avg and noise buffers are copied to it.
+ramp-up, and G's w_avg and noise buffers are copied to it. With ``augment.pipe`` set, D sees every
+image through ADA's augmentation (R1 taken through it w.r.t. the un-augmented reals), the d and d_reg
+phases add the signs of D on augmented reals to ``aux['ada']``, and p adapts (`methods.ada`).
 
 Where this differs from the official code, on purpose: the minibatch-std groups and the path-length
 mean span the global batch (the official code forms them per GPU), so 1 and 8 devices train alike;
@@ -31,6 +33,7 @@ import ml_collections
 
 from clr_gan_jax import optim
 from clr_gan_jax.errors import require, require_number
+from clr_gan_jax.methods import ada as ada_lib
 from clr_gan_jax.methods.base import (
     METHODS,
     Apply,
@@ -64,6 +67,7 @@ class StyleGAN2Losses:
     style_mixing_prob: float = 0.9
     g_reg_interval: int = 4
     d_reg_interval: int = 16
+    ada: ada_lib.Ada = ada_lib.Ada()
 
     def sample_latents(self, rng: jax.Array, n: int) -> dict[str, jax.Array]:
         z_rng, label_rng = jax.random.split(rng)
@@ -97,17 +101,20 @@ class StyleGAN2Losses:
         """G(z) as the official run_G: style mixing, random noise (from g's rng), w_avg moved."""
         return g(self.mixed_ws(g, latents, rng), method="synthesis", noise_mode="random", train=True)
 
-    def run_d(self, d: Apply, images: jax.Array, labels) -> dict:
+    def run_d(self, d: ada_lib.Shown, images: jax.Array, labels) -> dict:
         return d(images, labels)
 
-    def _networks(self, inputs: PhaseInputs, trained: str, params, rng: jax.Array) -> tuple[Apply, Apply]:
-        """(G, D) as one phase sees them: the trained one with ``params``; G keeps its w_avg moves, D is plain."""
+    def _networks(
+        self, inputs: PhaseInputs, trained: str, params, rng: jax.Array | None
+    ) -> tuple[Apply, ada_lib.Shown]:
+        """(G, D) as one phase sees them: the trained one with ``params``; G keeps its w_avg moves, D is plain
+        (behind the augmentation with ADA)."""
         g_state, d_state = inputs.nets["g"], inputs.nets["d"]
         g_params = params if trained == "g" else g_state.params
         d_params = params if trained == "d" else d_state.params
         g = Apply(self.generator, g_params, g_state.collections, rng=rng, trainable=trained == "g")
         d = Apply(self.discriminator, d_params, d_state.collections, trainable=trained == "d")
-        return g, d
+        return g, self.ada.discriminator(d, inputs.aux, inputs.rng)
 
     def _reals(self, inputs: PhaseInputs):
         labels = inputs.batch["label"] if self.num_classes else None
@@ -168,14 +175,19 @@ class StyleGAN2Losses:
             "d_fake_logit": fake_out["logits"].mean(),
             "d_real_sign": jnp.sign(real_out["logits"]).mean(),
         }
-        return sum(terms.values()), PhaseOutput(metrics=terms | logits, collections={"g": g.collections})
+        return sum(terms.values()), PhaseOutput(
+            metrics=terms | logits | self.ada.metrics(inputs.aux),
+            collections={"g": g.collections},
+            aux=self.ada.observe(inputs.aux, real_out["logits"]),
+        )
 
     def d_reg(self, params, inputs: PhaseInputs):
         real, real_labels = self._reals(inputs)
         _, d = self._networks(inputs, "d", params, None)
-        _, input_grads = d.with_input_grad(real, real_labels)
+        real_out, input_grads = d.with_input_grad(real, real_labels)
         penalty = 0.5 * self.r1_gamma * jnp.square(input_grads).reshape(real.shape[0], -1).sum(axis=1).mean()
-        return penalty * self.d_reg_interval, PhaseOutput(metrics={"d_r1": penalty})
+        aux = self.ada.observe(inputs.aux, real_out["logits"])  # the official loop counts these signs too
+        return penalty * self.d_reg_interval, PhaseOutput(metrics={"d_r1": penalty}, aux=aux)
 
 
 @METHODS.register("stylegan2")
@@ -214,6 +226,7 @@ def build(
         style_mixing_prob=float(loss.style_mixing_prob),
         g_reg_interval=t.g_reg_interval,
         d_reg_interval=t.d_reg_interval,
+        ada=ada_lib.build(config.augment, t.batch_size, example_shape),
     )
     phases = [Phase("g", "g", losses.g_main)]
     if loss.pl_weight > 0:
@@ -231,7 +244,8 @@ def build(
         }
 
     def end_of_step(state: TrainState) -> TrainState:
-        """The EMA of G with the official half-life and ramp-up; G's buffers (w_avg, noise) copied."""
+        """ADA's p adjusted when due; the EMA of G with the official half-life and ramp-up, G's buffers copied."""
+        state = losses.ada.end_of_step(state)
         seen = state.step.astype(jnp.float32) * t.batch_size
         ema_nimg = t.ema_kimg * 1000.0
         if t.ema_rampup > 0:
@@ -263,6 +277,6 @@ def build(
         end_of_step=end_of_step,
         seed=config.seed,
         generate_options=("truncation_psi", "truncation_cutoff", "noise_mode"),
-        init_aux=lambda: {"pl_mean": jnp.zeros((), jnp.float32)},
+        init_aux=lambda: {"pl_mean": jnp.zeros((), jnp.float32), **losses.ada.init_aux()},
         describe=describe,
     )
