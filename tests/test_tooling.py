@@ -25,6 +25,10 @@ def test_dry_run_prints_the_stylegan2_numbers_and_writes_nothing(tmp_path):
         "--dry_run",
         "--config.train.batch_size=16",
         "--config.train.steps=3000",
+        "--config.train.ema_kimg=2",
+        "--config.loss.pl_weight=2",
+        "--config.train.checkpoint_every=1000",
+        "--config.train.log_every=100",
     )
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "runs").exists()
