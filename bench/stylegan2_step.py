@@ -3,8 +3,9 @@ r"""StyleGAN2 (+CLR) train-step throughput: the project's jitted step against th
     python bench/stylegan2_step.py --cfg=tiny_clr --reference_repo=/path/to/CLR-GAN
     python bench/stylegan2_step.py --cfg=cifar_clr --reference_repo=/path/to/CLR-GAN --rounds=2
     python bench/stylegan2_step.py --cfg=cifar --reference_repo=/path/to/stylegan2-ada-pytorch
-    python bench/stylegan2_step.py --cfg=paper256_clr --batch_size=64     # on a GPU/TPU: s/kimg at 256 px
-    python bench/stylegan2_step.py --quick                                # a smoke run (a micro tiny at 8 px, JAX only)
+    python bench/stylegan2_step.py --quick    # a smoke run: a micro tiny at 8 px, JAX only
+    # on a GPU/TPU: JAX's s/kimg at 256 px
+    python bench/stylegan2_step.py --cfg=paper256_clr --batch_size=64 --compute_dtype=bfloat16 --cycles=4
 
 ``--cfg`` is an argument of configs/stylegan2.py (``<cfg>[_clr][,<resolution>]``), read from that
 file at run time; ``--batch_size`` replaces its batch. Images are random uint8 (no data pipeline,
@@ -27,8 +28,13 @@ Threads: both frameworks get ``--threads`` cores (default: all); the process is 
 before JAX starts. Each round times ``--cycles`` cycles of one implementation then of the other
 (the order alternates). The table shows the median seconds per step over rounds with the spread,
 images/s and s/kimg (the official training log's sec/kimg, for the same batch); the last line is
-the JAX/official images/s ratio, or without a reference JAX's s/kimg, which at 256 px on an
-accelerator compares with the official README's table of s/kimg per GPU count.
+the JAX/official images/s ratio, or without a reference JAX's s/kimg.
+
+On an accelerator, the 256 px command above compares with the official README's table (sec/kimg
+from the training log, V100s, cfg auto with ADA augmentation and fp16 in the top 4 resolutions):
+21.6-24.2 s/kimg on 1 GPU (batch 16), 4.4-5.5 on 8 GPUs (batch 64). ``--compute_dtype=bfloat16``
+is the counterpart of the official fp16; this bench runs no augmentation and no data pipeline,
+and ``--cfg=auto_clr,256 --batch_size=16`` is the 1-GPU row's cfg.
 """
 
 import importlib.util
@@ -55,6 +61,13 @@ QUICK_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0, "xla_llvm_disable
 
 _CFG = flags.DEFINE_string("cfg", "tiny_clr", "configs/stylegan2.py's argument: <cfg>[_clr][,<resolution>].")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Real images per step (replaces the cfg's batch).")
+_COMPUTE_DTYPE = flags.DEFINE_enum(
+    "compute_dtype",
+    "float32",
+    ["float32", "bfloat16"],
+    "JAX's model.compute_dtype in the top num_fp16_res resolutions (bfloat16: the official mixed precision, for "
+    "GPU/TPU; the official CPU step is float32, so no --reference_repo with it).",
+)
 _CYCLES = flags.DEFINE_integer("cycles", 1, "Timed cycles (of 16 steps) per implementation and round.")
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Timed rounds; each times both implementations.")
 _THREADS = flags.DEFINE_integer("threads", 0, "Cores for both frameworks (0: all cores of this process).")
@@ -137,13 +150,18 @@ def settings_line(experiment: build.Experiment) -> str:
     m, loss, t = c.model, c.loss, c.train
     params = jax.eval_shape(experiment.method.init_variables, jax.random.key(0))
     count = lambda tree: sum(math.prod(x.shape) for x in jax.tree.leaves(tree["params"]))  # noqa: E731
+    settings = [
+        f"{experiment.example_shape[0]} px",
+        f"z {m.z_dim}, w {m.w_dim}, mapping {m.mapping_layers}",
+        f"channels {m.channel_base}/{m.channel_max}, G {m.g_architecture}, D {m.d_architecture}",
+        f"mbstd {m.mbstd_group_size}, conv_clamp {m.conv_clamp or None}",
+        f"{m.compute_dtype} in the top {m.num_fp16_res} resolutions, float32 elsewhere",
+        f"batch {t.batch_size}, r1_gamma {loss.r1_gamma}, pl_weight {loss.pl_weight}",
+        f"style mixing {loss.style_mixing_prob}, clr {c.clr.enabled}, lr {c.optim.g_lr}/{c.optim.d_lr}",
+        f"reg intervals {t.g_reg_interval}/{t.d_reg_interval}",
+    ]
     return (
-        f"{experiment.example_shape[0]} px, z {m.z_dim}, w {m.w_dim}, mapping {m.mapping_layers}, channels "
-        f"{m.channel_base}/{m.channel_max}, G {m.g_architecture}, D {m.d_architecture}, mbstd {m.mbstd_group_size}, "
-        f"conv_clamp {m.conv_clamp or None}, float32, batch {t.batch_size}, r1_gamma {loss.r1_gamma}, "
-        f"pl_weight {loss.pl_weight}, style mixing {loss.style_mixing_prob}, clr {c.clr.enabled}, "
-        f"lr {c.optim.g_lr}/{c.optim.d_lr}, reg intervals {t.g_reg_interval}/{t.d_reg_interval}; "
-        f"jax G {count(params['g']) / 1e6:.2f}M, D {count(params['d']) / 1e6:.2f}M parameters"
+        ", ".join(settings) + f"; jax G {count(params['g']) / 1e6:.2f}M, D {count(params['d']) / 1e6:.2f}M parameters"
     )
 
 
@@ -153,7 +171,10 @@ def main(argv):
     threads = pin_threads(_THREADS.value)
     cfg, batch_size = (QUICK_CFG, QUICK_BATCH) if quick else (_CFG.value, _BATCH_SIZE.value)
     rounds, cycles, repo = (1, 1, None) if quick else (_ROUNDS.value, _CYCLES.value, _REFERENCE_REPO.value)
+    if repo and _COMPUTE_DTYPE.value != "float32":
+        raise app.UsageError("--reference_repo times the official step in float32: leave --compute_dtype=float32")
     config = load_config(cfg, batch_size)
+    config.model.compute_dtype = _COMPUTE_DTYPE.value
     if quick:
         config.model.update(QUICK_MODEL)
     experiment = build.build(config)
