@@ -185,6 +185,7 @@ def main(argv):
 
     print(f"{cfg}: {settings_line(experiment)}", flush=True)
     compile_seconds, run_jax = jax_runner(experiment, reals, steps, QUICK_COMPILER_OPTIONS if quick else None)
+    print(f"jax: {len(set(steps))} phase combinations compiled in {compile_seconds:.1f} s", flush=True)
     runners, setup = [("jax", run_jax)], {"jax": f"compile {compile_seconds:.1f}"}
     if repo:
         official_settings, run_official = official_runner(repo, experiment, reals, threads)
@@ -193,10 +194,12 @@ def main(argv):
     for impl, run in runners:
         seconds = run(warmup)
         setup.setdefault(impl, f"warm-up {seconds:.1f}")
+        print(f"{impl}: {warmup} warm-up steps in {seconds:.1f} s", flush=True)
     per_step = {impl: [] for impl, _ in runners}
     for r in range(rounds):
         for impl, run in runners if r % 2 == 0 else runners[::-1]:
             per_step[impl].append(run(cycles * cycle) / (cycles * cycle))
+            print(f"round {r + 1}/{rounds} {impl}: {per_step[impl][-1]:.4f} s/step", flush=True)
 
     print(
         f"\njax {jax.__version__} ({jax.devices()[0].platform}), torch {torch.__version__}, {threads} threads each, "
