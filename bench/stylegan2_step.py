@@ -113,7 +113,10 @@ def schedule(experiment: build.Experiment, cycle: int) -> tuple[list[tuple[str, 
 def jax_runner(
     experiment: build.Experiment, reals: np.ndarray, steps: list[tuple[str, ...]], compiler_options: dict | None
 ):
-    """(compile seconds, run(n) -> seconds for the next n steps of the cycle) for the project's jitted step."""
+    """(compile seconds, run(n) -> seconds for the next n steps of the cycle) for the project's jitted step.
+
+    Prints each compiled step's temporary memory (XLA's buffer assignment; the state and batch come on top).
+    """
     mesh = sharding.make_mesh(jax.devices()[:1])
     state = build.initial_state(experiment, mesh)
     batch = train.step_batch({"image": reals}, experiment.method.real_batches, mesh)
@@ -123,6 +126,9 @@ def jax_runner(
         active: step_fn.lower(state, batch, active).compile(compiler_options) for active in dict.fromkeys(steps)
     }
     compile_seconds = time.perf_counter() - start
+    for active, executable in compiled.items():
+        temp = executable.memory_analysis().temp_size_in_bytes
+        print(f"jax: {'+'.join(active)} compiled, {temp / 2**20:.0f} MiB of temporaries", flush=True)
     position = 0
 
     def run(n: int) -> float:
