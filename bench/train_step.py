@@ -26,7 +26,6 @@ implementation then of the other (the order alternates); the table shows the med
 seconds per step over rounds with the spread, and the JAX/PyTorch throughput ratio last.
 """
 
-import os
 import statistics
 import time
 
@@ -35,6 +34,7 @@ import numpy as np
 import torch
 import torch_reference as ref  # bench/ is on sys.path when this file runs as a script
 from absl import app, flags
+from timing import pin_threads
 
 from clr_gan_jax import build, sharding, train
 from clr_gan_jax.default_config import base_config
@@ -56,19 +56,6 @@ _JAX_DTYPE = flags.DEFINE_enum(
 _TORCH_DTYPE = flags.DEFINE_enum(
     "torch_dtype", "float32", ["float32", "bfloat16"], "dcgan: PyTorch's compute dtype (bfloat16: CPU autocast)."
 )
-
-
-def pin_threads(threads: int) -> int:
-    """Restricts this process to ``threads`` cores and returns the count.
-
-    Must run before the first JAX computation: XLA:CPU starts its thread pools, sized from
-    the affinity mask, with the backend, which the imports above do not start.
-    """
-    cores = sorted(os.sched_getaffinity(0))
-    if threads:
-        cores = cores[:threads]
-        os.sched_setaffinity(0, cores)
-    return len(cores)
 
 
 def dcgan_config():
