@@ -191,7 +191,9 @@ def main(argv):
     config.model.compute_dtype = _COMPUTE_DTYPE.value
     if quick:
         config.update_from_flattened_dict(QUICK_OVERRIDES)
-    experiment = build.build(config)
+    # the cfg's resolution and channels, so that no dataset is needed (the images are random)
+    d = config.data
+    experiment = build.build(config, example_shape=(d.resolution, d.resolution, d.channels))
     t = experiment.config.train
     cycle = QUICK_CYCLE if quick else math.lcm(t.g_reg_interval, t.d_reg_interval)
     steps, warmup = schedule(experiment, cycle)
