@@ -181,6 +181,22 @@ class Apply:
         return outputs, input_grads
 
 
+def d_phase_result(terms: dict, view, plugins, ada, aux: dict, collections: dict) -> tuple[jax.Array, PhaseOutput]:
+    """D's loss and phase output, the same for every method: the plugins' D terms added to ``terms``, D's mean logits
+    and real sign as metrics, and ADA's sign statistics of the reals observed (``view`` is the plugins' DView)."""
+    for plugin in plugins:
+        terms = terms | plugin.d_terms(view)
+    real_logits, fake_logits = view.real_out["logits"], view.fake_out["logits"]
+    logits = {
+        "d_real_logit": real_logits.mean(),
+        "d_fake_logit": fake_logits.mean(),
+        "d_real_sign": jnp.sign(real_logits).mean(),
+    }
+    return sum(terms.values()), PhaseOutput(
+        metrics=terms | logits | ada.metrics(aux), collections=collections, aux=ada.observe(aux, real_logits)
+    )
+
+
 def to_model_input(batch: jax.Array) -> jax.Array:
     """uint8 images in [0, 255] -> float32 in [-1, 1]; float data (2-D points) passes through."""
     if batch.dtype == jnp.uint8:

@@ -31,6 +31,7 @@ from clr_gan_jax.methods.base import (
     Phase,
     PhaseInputs,
     PhaseOutput,
+    d_phase_result,
     ema_update,
     to_model_input,
 )
@@ -83,18 +84,7 @@ class ZooLosses:
             _, input_grads = shown.with_input_grad(interpolates, labels)
             terms["d_gp"] = penalties.gradient_penalty(input_grads, self.gp_weight)
         view = DView(real=real, fake=fake, real_out=real_out, fake_out=fake_out, latents=latents, labels=labels)
-        for plugin in self.plugins:
-            terms.update(plugin.d_terms(view))
-        logits = {
-            "d_real_logit": real_out["logits"].mean(),
-            "d_fake_logit": fake_out["logits"].mean(),
-            "d_real_sign": jnp.sign(real_out["logits"]).mean(),
-        }
-        return sum(terms.values()), PhaseOutput(
-            metrics=terms | logits | self.ada.metrics(inputs.aux),
-            collections={"d": d.collections},
-            aux=self.ada.observe(inputs.aux, real_out["logits"]),
-        )
+        return d_phase_result(terms, view, self.plugins, self.ada, inputs.aux, {"d": d.collections})
 
     def g_loss(self, params, inputs: PhaseInputs):
         real, labels = to_model_input(inputs.batch["image"]), None

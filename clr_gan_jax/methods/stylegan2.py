@@ -43,6 +43,7 @@ from clr_gan_jax.methods.base import (
     Phase,
     PhaseInputs,
     PhaseOutput,
+    d_phase_result,
     to_model_input,
 )
 from clr_gan_jax.models import Networks
@@ -168,18 +169,7 @@ class StyleGAN2Losses:
         real_out = self.run_d(d, real, real_labels)
         terms = {"d_adv": jax.nn.softplus(fake_out["logits"]).mean() + jax.nn.softplus(-real_out["logits"]).mean()}
         view = DView(real=real, fake=fake, real_out=real_out, fake_out=fake_out, latents=latents, labels=real_labels)
-        for plugin in self.plugins:
-            terms.update(plugin.d_terms(view))
-        logits = {
-            "d_real_logit": real_out["logits"].mean(),
-            "d_fake_logit": fake_out["logits"].mean(),
-            "d_real_sign": jnp.sign(real_out["logits"]).mean(),
-        }
-        return sum(terms.values()), PhaseOutput(
-            metrics=terms | logits | self.ada.metrics(inputs.aux),
-            collections={"g": g.collections},
-            aux=self.ada.observe(inputs.aux, real_out["logits"]),
-        )
+        return d_phase_result(terms, view, self.plugins, self.ada, inputs.aux, {"g": g.collections})
 
     def d_reg(self, params, inputs: PhaseInputs):
         real, real_labels = self._reals(inputs)
