@@ -22,6 +22,7 @@ from PIL import Image
 
 from clr_gan_jax import build, export
 from clr_gan_jax.errors import UserError, require
+from clr_gan_jax.images import to_uint8
 
 NOISE_MODES = ("const", "random", "none")
 BATCH = 16
@@ -38,11 +39,6 @@ def parse_seeds(text: str) -> list[int]:
             raise UserError(f"--seeds={text!r}: use numbers and ranges like 0-7,12") from None
     require(bool(seeds) and min(seeds) >= 0, f"--seeds={text!r}: give at least one seed >= 0, like 0-7,12")
     return seeds
-
-
-def official_uint8(images: np.ndarray) -> np.ndarray:
-    """[-1, 1] images -> uint8 as the official generate.py: x * 127.5 + 128, clipped, truncated."""
-    return np.clip(np.asarray(images, np.float32) * 127.5 + 128, 0, 255).astype(np.uint8)
 
 
 def parse_interpolation(text: str) -> tuple[int, int, int]:
@@ -116,7 +112,7 @@ def generate_images(
         chunk = seeds[start : start + batch]
         latents = _latents(seed_latents(chunk, config.model.z_dim), class_idx)
         rng = jax.random.key(chunk[0]) if noise_mode == "random" else None
-        for seed, image in zip(chunk, official_uint8(generate(variables, latents, rng))):
+        for seed, image in zip(chunk, to_uint8(generate(variables, latents, rng))):
             paths.append(_save(os.path.join(outdir, f"seed{seed:04d}.png"), image))
     return paths
 
@@ -136,13 +132,12 @@ def interpolation_strip(
 ) -> str:
     """Writes ``outdir/interp_seed%04d-seed%04d.png``, ``steps`` images side by side (H, steps * W), from seed A to B.
 
-    A generator with a mapping network (stylegan2) is interpolated linearly in w, others linearly in z.
+    Linear in the method's interpolation space (`Method.interpolation_latents`): w for StyleGAN2, z for the others.
     """
     require(noise_mode != "random", "--interpolate needs --noise_mode=const or none: random noise changes every image")
     experiment, variables, options = _restore_generator(config, workdir, trunc, noise_mode, class_idx, step)
     require(len(experiment.example_shape) == 3, "--interpolate needs an image model, not 2-D points")
     method = experiment.method
-    module = method.networks[method.generator].module
     ends = _latents(seed_latents([seed_a, seed_b], config.model.z_dim), class_idx)
     t = jnp.linspace(0.0, 1.0, steps)
 
@@ -153,13 +148,13 @@ def interpolation_strip(
 
     @jax.jit
     def strip(variables, ends):
-        if hasattr(module, "mapping") and hasattr(module, "synthesis"):
-            psi = options.get("truncation_psi", 1.0)
-            ws = module.apply(variables, ends["z"], ends.get("labels"), method="mapping", truncation_psi=psi)
-            return module.apply(variables, lerp(ws), method="synthesis", noise_mode=options.get("noise_mode", "const"))
-        return method.generate(variables, _latents(lerp(ends["z"]), class_idx), **options)
+        codes = method.interpolation_latents(variables, ends, **options)
+        line = {name: lerp(code) for name, code in codes.items() if name != "labels"}
+        if "labels" in codes:
+            line["labels"] = jnp.full((steps,), class_idx, jnp.int32)
+        return method.generate(variables, line, **options)
 
-    images = official_uint8(strip(variables, ends))  # (steps, H, W, C)
+    images = to_uint8(strip(variables, ends))  # (steps, H, W, C)
     os.makedirs(outdir, exist_ok=True)
     picture = np.concatenate(list(images), axis=1)
     return _save(os.path.join(outdir, f"interp_seed{seed_a:04d}-seed{seed_b:04d}.png"), picture)

@@ -8,8 +8,8 @@ from PIL import Image, ImageDraw
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Model outputs in [-1, 1] -> uint8 in [0, 255]."""
-    return np.clip(np.rint((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    """Model outputs in [-1, 1] -> uint8 as the official generate.py: x * 127.5 + 128, clipped, truncated."""
+    return np.clip(np.asarray(images, np.float32) * 127.5 + 128, 0, 255).astype(np.uint8)
 
 
 def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 1) -> np.ndarray:

@@ -10,7 +10,7 @@ import pytest
 from helpers import digits_config, load_config_file, run_cli
 from PIL import Image
 
-from clr_gan_jax import build, checkpoints, data, export, generate, plot, run_summary, sharding, train
+from clr_gan_jax import build, checkpoints, data, export, generate, images, plot, run_summary, sharding, train
 from clr_gan_jax import workdir as workdir_lib
 from clr_gan_jax.errors import CheckpointError, DataError, UserError
 
@@ -198,4 +198,4 @@ def test_interpolation_strip_ends_are_the_seeds_images(tmp_path, make_config, tr
             return g.apply(variables, ws.mean(axis=0, keepdims=True), method="synthesis", noise_mode="const")
 
         image = middle_image(variables, z)
-        assert np.abs(generate.official_uint8(image)[0].astype(int) - middle).max() <= 1
+        assert np.abs(images.to_uint8(image)[0].astype(int) - middle).max() <= 1

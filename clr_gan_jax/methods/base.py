@@ -106,7 +106,9 @@ class Method:
     ``generate(variables, latents, rng=None)`` runs the generator for inference (sample grids,
     evaluation, export), with the variables of ``networks[generator]`` or of its moving average,
     drawing any randomness of its own (StyleGAN2's noise) from ``rng``, deterministic without one;
-    ``end_of_step(state)`` runs after the phases (moving averages, aux updates). ``real_batches``
+    ``end_of_step(state)`` runs after the phases (moving averages, aux updates).
+    ``interpolation_latents(variables, latents, **options)`` maps latents to those of the space in which
+    interpolation is linear, which ``generate`` also accepts (identity by default; StyleGAN2's W). ``real_batches``
     real batches feed each step. ``describe(config)`` says what the method makes of the config's
     optimizer and EMA fields (`Optimization`), for `--dry_run`.
     """
@@ -120,6 +122,7 @@ class Method:
     seed: int = 0
     generate_options: tuple[str, ...] = ()  # keyword arguments ``generate`` takes besides those three
     generator: str = "g"
+    interpolation_latents: Callable[..., dict] = lambda variables, latents, **options: latents
     real_batches: int = 1
     init_aux: Callable[[], dict] = dict
     describe: Callable[[Any], Optimization] = plain_optimization

@@ -80,11 +80,23 @@ class StyleGAN2Losses:
     def generate(self, variables: dict, latents: dict, rng: jax.Array | None = None, **options) -> jax.Array:
         """G for inference: random noise from ``rng`` (the official metrics' mode), constant noise without one.
 
-        ``options`` go to the generator (truncation_psi, truncation_cutoff, noise_mode).
+        ``options`` go to the generator (truncation_psi, truncation_cutoff, noise_mode). Latents with 'ws' (from
+        `interpolation_latents`) skip the mapping network, and with it the truncation options.
         """
         options = {"noise_mode": "random" if rng is not None else "const", **options}
         rngs = {"noise": rng} if rng is not None else None
+        if "ws" in latents:
+            return self.generator.apply(
+                variables, latents["ws"], method="synthesis", rngs=rngs, noise_mode=options["noise_mode"]
+            )
         return self.generator.apply(variables, latents["z"], latents.get("labels"), rngs=rngs, **options)
+
+    def interpolation_latents(self, variables: dict, latents: dict, **options) -> dict:
+        """{'ws': the mapped (and truncated, as ``options`` say) latents}: StyleGAN2 interpolates in W."""
+        truncation = {k: v for k, v in options.items() if k.startswith("truncation_")}
+        return {
+            "ws": self.generator.apply(variables, latents["z"], latents.get("labels"), method="mapping", **truncation)
+        }
 
     def mixed_ws(self, g: Apply, latents: dict, rng: jax.Array) -> jax.Array:
         """ws of the latents (moving w_avg), the layers from a random cutoff on taken from a second latent."""
@@ -264,6 +276,7 @@ def build(
         init_variables=init_variables,
         sample_latents=losses.sample_latents,
         generate=losses.generate,
+        interpolation_latents=losses.interpolation_latents,
         end_of_step=end_of_step,
         seed=config.seed,
         generate_options=("truncation_psi", "truncation_cutoff", "noise_mode"),
