@@ -10,7 +10,7 @@ states) serves every mode: generate, sample, evaluate, export, and training, whi
 
 import jax
 
-from clr_gan_jax import build, checkpoints, methods, sharding
+from clr_gan_jax import build, checkpoints, sharding
 from clr_gan_jax import workdir as workdir_lib
 from clr_gan_jax.errors import require
 from clr_gan_jax.models import stylegan2
@@ -34,7 +34,8 @@ def import_official(config, workdir: str, weights: str) -> str:
     require(not unknown, f"{weights} holds {unknown}: expected state dicts named {NETWORKS}")
 
     method = experiment.method
-    state = methods.init_state(method, jax.random.key(config.seed))
+    mesh = sharding.make_mesh()
+    state = build.initial_state(experiment, mesh)
     generator, discriminator = method.networks["g"].module, method.networks["d"].module
     ema = stylegan2.generator_variables(generator, state_dicts["G_ema"])
     g = stylegan2.generator_variables(generator, state_dicts["G"]) if "G" in state_dicts else ema
@@ -43,7 +44,7 @@ def import_official(config, workdir: str, weights: str) -> str:
     if "D" in state_dicts:
         d = stylegan2.discriminator_variables(discriminator, state_dicts["D"], initial=nets["d"].variables())
         nets["d"] = _with_variables(nets["d"], d, method.networks["d"].optimizer)
-    state = jax.device_put(state.replace(nets=nets, ema=ema), sharding.replicated(sharding.make_mesh()))
+    state = jax.device_put(state.replace(nets=nets, ema=ema), sharding.replicated(mesh))
 
     with workdir_lib.RunLock(workdir):
         checkpointer = checkpoints.Checkpointer(workdir, None)

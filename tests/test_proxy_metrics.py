@@ -96,9 +96,12 @@ def test_stacked_digits_metrics_of_real_and_collapsed_samples(tmp_path):
     results = _evaluate("stacked_digits", source, real, tmp_path, batch_size=1000)
     assert results["stacked_modes"] > 950  # 5000 draws of 1000 modes leave ~7 empty
     assert results["stacked_kl"] < 0.25  # the KL of a 5-per-mode multinomial sample is ~0.1
-    outputs = jax.jit(proxy.stacked_digits_outputs)(proxy.load_digits_classifier(), np.repeat(real[:1], 100, axis=0))
-    collapsed = proxy.stacked_digits_metrics(np.asarray(outputs["probs"]))
+    assert results["stacked_fd"] < 1.0
+    collapsed = _evaluate("stacked_digits", source, np.repeat(real[:1], 1000, axis=0), tmp_path, batch_size=1000)
     assert collapsed["stacked_modes"] == 1 and collapsed["stacked_kl"] == pytest.approx(np.log(1000))
+    blurred = real.astype(np.float32).reshape(-1, 4, 2, 4, 2, 3).mean(axis=(2, 4)).repeat(2, 1).repeat(2, 2)
+    blobs = _evaluate("stacked_digits", source, blurred.round().astype(np.uint8), tmp_path, batch_size=1000)
+    assert blobs["stacked_fd"] > 5 * results["stacked_fd"]
 
 
 @pytest.mark.parametrize("as_zip", [False, True])

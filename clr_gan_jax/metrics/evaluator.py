@@ -16,7 +16,7 @@ Metric names and the keys they produce:
   cached in ``cache_dir``.
 * 'mixture' -> modes, hq_fraction, kl_modes (Ring8 / Grid25 sources).
 * 'digits' -> digits_fd, digits_classes, digits_kl (DigitsSource).
-* 'stacked_digits' -> stacked_modes, stacked_kl (StackedDigitsSource).
+* 'stacked_digits' -> stacked_modes, stacked_kl, stacked_fd (StackedDigitsSource).
 
 Evaluation runs in one process; with a mesh, batches are split over its 'data' axis.
 """
@@ -150,14 +150,18 @@ class ClassifierMetrics:
 class DigitsMetrics(ClassifierMetrics):
     """Frechet distance to the real digits and class coverage."""
 
+    outputs_fn = staticmethod(proxy.digits_outputs)
+    max_reals: int | None = None
+
     def __init__(self, source, batch_size: int, mesh: jax.sharding.Mesh | None):
-        super().__init__(proxy.digits_outputs, batch_size, mesh)
+        super().__init__(self.outputs_fn, batch_size, mesh)
         self._source = source
 
     @functools.cached_property
     def real_statistics(self) -> tuple[np.ndarray, np.ndarray]:
-        real = self._apply.stream(features_lib.source_sample_fn(self._source), len(self._source), "real digits")
-        return fid.feature_statistics(real["features"])
+        count = min(len(self._source), self.max_reals or len(self._source))
+        real = self._apply.stream(features_lib.source_sample_fn(self._source), count, "real digits")
+        return fid.feature_statistics(real["features"].reshape(-1, real["features"].shape[-1]))
 
     def begin(self) -> None:
         self.real_statistics  # noqa: B018 -- real data first, so progress reads in order.
@@ -167,14 +171,14 @@ class DigitsMetrics(ClassifierMetrics):
         return proxy.digits_metrics(outputs["features"], outputs["probs"], self.real_statistics)
 
 
-class StackedDigitsMetrics(ClassifierMetrics):
-    """Modes of 1000 covered, each channel classified as a digit."""
+class StackedDigitsMetrics(DigitsMetrics):
+    """Modes of 1000 covered, each channel classified as a digit, and the channels' distance to real digits."""
 
-    def __init__(self, batch_size: int, mesh: jax.sharding.Mesh | None):
-        super().__init__(proxy.stacked_digits_outputs, batch_size, mesh)
+    outputs_fn = staticmethod(proxy.stacked_digits_outputs)
+    max_reals = 2000  # 6000 real channels: the statistics of 64 features are settled well before that
 
     def summarise(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
-        return proxy.stacked_digits_metrics(outputs["probs"])
+        return proxy.stacked_digits_metrics(outputs["features"], outputs["probs"], self.real_statistics)
 
 
 METRICS = Registry("eval.metrics")
@@ -202,11 +206,11 @@ METRICS.register("digits")(
 )
 METRICS.register("stacked_digits")(
     MetricSpec(
-        ("stacked_modes", "stacked_kl"),
-        lower_is_better=("stacked_kl",),
+        ("stacked_modes", "stacked_kl", "stacked_fd"),
+        lower_is_better=("stacked_kl", "stacked_fd"),
         higher_is_better=("stacked_modes",),
         datasets=("stacked_digits",),
-        build=lambda source, batch_size, mesh: StackedDigitsMetrics(batch_size, mesh),
+        build=StackedDigitsMetrics,
     )
 )
 
