@@ -62,6 +62,9 @@ MICRO = {  # StyleGAN2 + CLR at 8 px: 16 channels, z = w = the epilogue's 16 fea
     "train.ema_rampup": 0.5,
     "loss.r1_gamma": 1.0,
     "loss.pl_weight": 2.0,
+    "loss.style_mixing_prob": 0.9,
+    "optim.g_lr": 0.0025,
+    "optim.d_lr": 0.0025,
     "eval.metrics": "",
 }
 
