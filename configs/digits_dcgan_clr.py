@@ -14,6 +14,11 @@ cgan, cgan_cbn, acgan, projection (see configs/cifar10_zoo.py), each with ``_clr
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py:acgan_clr --workdir=runs/digits_acgan_clr
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py:acgan_clr --workdir=runs/digits_acgan_clr \\
       --mode=generate --class_idx=7 --seeds=0-7
+
+Their sample grids have one row per class (digit 0 at the top), and their evaluation adds
+``intra_digits``: the Frechet distance on the digits classifier's features within each class
+(``intra_digits_fd_<k>``, 100 samples of each class against its ~180 real digits) and its mean
+over the classes (``intra_digits_fd``), the digits counterpart of the intra-FID.
 """
 
 from clr_gan_jax.default_config import CONDITIONAL, base_config
@@ -47,5 +52,7 @@ def get_config(variant: str = ""):
     if variant:
         c.model.num_classes = 10
         c.clr.enabled = variant.endswith("_clr")
+        c.train.num_samples = 80  # the grid: one row of 8 per class
+        c.eval.metrics = "digits,intra_digits"
         c.update_from_flattened_dict(CONDITIONAL[variant.removesuffix("_clr")])
     return c

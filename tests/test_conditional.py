@@ -1,17 +1,22 @@
 """Conditional GANs: label conditioning of G and D, ACGAN's classifier and the projection against hand
-computations, which network each term trains, a few steps of every conditional config."""
+computations, which network each term trains, a few steps of every conditional config, bitwise resume."""
+
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import load_config_file
+from helpers import assert_trees_equal, load_config_file, read_jsonl, restore_state
+from PIL import Image
 
-from clr_gan_jax import build, sharding, train
+from clr_gan_jax import build, evaluate, export, generate, images, sharding, train
+from clr_gan_jax.data.embedded import DigitsSource, load_digits_images
 from clr_gan_jax.default_config import CONDITIONAL
 from clr_gan_jax.errors import UserError
 from clr_gan_jax.methods import PhaseInputs
+from clr_gan_jax.metrics import evaluator, features, fid
 from clr_gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from clr_gan_jax.objectives.aux_classifier import AuxClassifier
 from clr_gan_jax.objectives.plugin import DView, GView
@@ -180,3 +185,121 @@ def test_bad_conditioning_values_are_one_line_errors():
     config.model.num_classes = 8
     with pytest.raises(UserError, match="model.num_classes > 0 .* needs model.arch='dcgan'"):
         build.build(config, 1)
+
+
+def test_intra_frechet_finds_the_one_class_that_differs():
+    rng = np.random.default_rng(0)
+    real = [rng.normal(size=(200, 4)) + k for k in range(3)]
+    statistics = [fid.feature_statistics(f) for f in real]
+    fake = [real[0], real[1] + 1.0, real[2]]  # class 1 moved by 1 in each of 4 dimensions: FD = 4
+    classes = np.repeat(np.arange(3), 200)
+    results = evaluator.intra_frechet(np.concatenate(fake), classes, statistics, "intra_fid")
+    assert results["intra_fid_1"] == pytest.approx(4.0, rel=1e-4)
+    assert abs(results["intra_fid_0"]) < 1e-6 and abs(results["intra_fid_2"]) < 1e-6
+    assert results["intra_fid"] == pytest.approx(4.0 / 3, rel=1e-4)
+    np.testing.assert_array_equal(evaluator.generated_classes(5, 6, 3), [2, 0, 1, 2, 0, 1])
+
+
+def test_intra_digits_on_real_digits_with_one_class_planted():
+    """Samples in the evaluator's class order (sample i of class i mod 10) taken from the real digits score low in
+    every class; the same stream with class 3's samples replaced by eights is far off in class 3 only."""
+    source = DigitsSource(16)
+    images, labels = load_digits_images(16)
+    by_class = [images[labels == k][..., None] for k in range(10)]
+
+    def sample_fn(planted: bool):
+        def fn(batch_index, batch_size):
+            positions = batch_index * batch_size + np.arange(batch_size)
+            classes = np.asarray(evaluator.generated_classes(batch_index * batch_size, batch_size, 10))
+            classes = np.where(planted & (classes == 3), 8, classes)
+            return np.stack([by_class[c][(p // 10) % len(by_class[c])] for c, p in zip(classes, positions)])
+
+        return fn
+
+    metric = evaluator.create_evaluator(
+        ["intra_digits"],
+        dataset_name="digits",
+        source=source,
+        resolution=16,
+        num_samples=1000,
+        batch_size=200,
+        cache_dir="unused",
+    )
+    honest, planted = metric(sample_fn(False)), metric(sample_fn(True))
+    assert set(honest) == {"intra_digits_fd", *(f"intra_digits_fd_{k}" for k in range(10))}
+    assert max(honest[f"intra_digits_fd_{k}"] for k in range(10)) < 5.0
+    assert planted["intra_digits_fd_3"] > 10 * max(honest[f"intra_digits_fd_{k}"] for k in range(10))
+    for k in set(range(10)) - {3}:
+        assert planted[f"intra_digits_fd_{k}"] == pytest.approx(honest[f"intra_digits_fd_{k}"])
+
+
+def tiny_digits(variant: str, steps: int):
+    config = tiny(load_config_file("configs/digits_dcgan_clr.py", variant))
+    config.train.update(steps=steps, log_every=2, sample_every=4, checkpoint_every=2, num_samples=20)
+    config.eval.update(every=4, num_samples=200, batch_size=40)
+    return config
+
+
+@pytest.mark.slow
+def test_conditional_run_resumes_bitwise_draws_class_rows_generates_and_evaluates_per_class(tmp_path):
+    straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+    train.train_and_evaluate(tiny_digits("acgan_clr", 4), straight)
+    train.train_and_evaluate(tiny_digits("acgan_clr", 2), resumed)
+    train.train_and_evaluate(tiny_digits("acgan_clr", 4), resumed)
+    config = tiny_digits("acgan_clr", 4)
+    assert_trees_equal(restore_state(config, straight, 4), restore_state(config, resumed, 4))
+
+    grid = np.asarray(Image.open(os.path.join(straight, "samples", "step_0000004.png")))
+    rows, columns = 10 * 9 + 1, 2 * 9 + 1  # one row of 2 per class, 8 px + 1 px padding (then upscaled)
+    assert grid.shape[0] % rows == 0 and grid.shape[:2] == (
+        rows * grid.shape[0] // rows,
+        columns * grid.shape[0] // rows,
+    )
+
+    evals = [line for line in read_jsonl(os.path.join(straight, "metrics.jsonl")) if "eval/intra_digits_fd" in line]
+    assert len(evals) == 1 and all(np.isfinite(evals[0][f"eval/intra_digits_fd_{k}"]) for k in range(10))
+    (line,) = [line for line in evaluate.run(config, straight) if line["metric"] == "intra_digits"]
+    assert line["results"] == pytest.approx({k.removeprefix("eval/"): v for k, v in evals[0].items() if "intra" in k})
+
+    outdir = str(tmp_path / "generated")
+    experiment = build.build(config)
+    variables, _ = export.restore_ema(experiment, straight, None)
+    for class_idx in (1, 7):  # --mode=generate --class_idx: G's output for that class (4 steps leave classes alike)
+        (path,) = generate.generate_images(config, straight, [0], outdir + str(class_idx), class_idx=class_idx)
+        latents = {"z": jnp.asarray(generate.seed_latents([0], 8)), "labels": jnp.array([class_idx])}
+        expected = images.to_uint8(experiment.method.generate(variables, latents))[0, ..., 0]
+        np.testing.assert_array_equal(np.asarray(Image.open(path)), expected)
+    with pytest.raises(UserError, match="choose the class with --class_idx"):
+        generate.generate_images(config, straight, [0], outdir)
+
+
+class CountingSource:
+    """Labelled toy images (class k: pixels around 40 k) that count how often they are read."""
+
+    num_classes = 3
+
+    def __init__(self):
+        self.reads = 0
+        rng = np.random.default_rng(0)
+        self._labels = np.arange(30) % 3
+        self._images = (40 * self._labels[:, None] + rng.integers(0, 30, (30, 4))).astype(np.uint8)
+
+    def __len__(self):
+        return 30
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return {"image": self._images[i], "label": np.int32(self._labels[i])}
+
+
+def test_class_statistics_split_the_reals_by_label_and_are_cached_per_class(tmp_path):
+    source = CountingSource()
+    apply = features.BatchedApply(lambda variables, x: {"f": x.astype(jnp.float32)}, {}, batch_size=8)
+    cache = lambda k: str(tmp_path / f"class{k}.npz")  # noqa: E731
+    first = evaluator.ClassStatistics(apply, "f", source, 3, cache_path=cache).statistics
+    assert source.reads == 30 and sorted(os.listdir(tmp_path)) == ["class0.npz", "class1.npz", "class2.npz"]
+    for k, (mu, _) in enumerate(first):
+        np.testing.assert_allclose(mu, source._images[source._labels == k].mean(0), rtol=1e-5)
+    again = evaluator.ClassStatistics(apply, "f", source, 3, cache_path=cache).statistics
+    assert source.reads == 30  # read from the cache
+    np.testing.assert_array_equal(again[1][1], first[1][1])
