@@ -91,10 +91,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.clr.phi = "head"
 
     # ACGAN's auxiliary classifier (needs model.num_classes > 0): a class head on D's features; D's loss adds
-    # weight * (CE(real class) + CE(fake class)), G's loss weight * CE(fake class)
+    # weight * CE(real class) (the zoo's), G's loss weight * CE(fake class)
     c.aux_classifier = ml_collections.ConfigDict()
     c.aux_classifier.enabled = False
     c.aux_classifier.weight = 1.0
+    c.aux_classifier.fakes_in_d = False  # True: D's loss adds weight * CE(fake class) too (the ACGAN paper's L_C)
 
     # ADA (StyleGAN2-ADA's augmentation, any method): every image D sees, real or fake, is augmented, each
     # transform of the pipe running on a sample with probability p; p adapts so that the mean sign of D's

@@ -19,7 +19,8 @@ z of 100, and
   lsgan        least squares (a=0, b=1, c=1), Adam 8e-4 (0.5, 0.999)
   cgan         10 classes, one-hot label appended to z in G and as maps to D's input; vanilla loss, Adam 8e-4
   cgan_cbn     the same with conditional BatchNorm in G (per-class scale and shift) instead of G's concat
-  acgan        conditional BatchNorm in G, an unconditional D with a class head (aux_classifier, weight 1)
+  acgan        conditional BatchNorm in G, an unconditional D with a class head (aux_classifier, weight 1; its
+               cross-entropy on the reals only in D's loss, on the fakes in G's, as the zoo)
   projection   conditional BatchNorm in G, a projection D (not in the zoo: Miyato & Koyama 2018 on SimpleCNN)
 
 Needs CIFAR-10 prepared once as TFDS array_record (README: ``pip install -e .[tfds]`` then

@@ -79,7 +79,7 @@ def test_aux_classifier_terms_are_weighted_cross_entropies():
     real_logits = jnp.array([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
     fake_logits = jnp.array([[0.5, 0.5, 3.0], [1.0, -2.0, 0.0]])
     real_labels, fake_labels = jnp.array([0, 2]), jnp.array([2, 1])
-    plugin = AuxClassifier(num_classes=3, weight=0.5)
+    plugin, paper = AuxClassifier(num_classes=3, weight=0.5), AuxClassifier(num_classes=3, weight=0.5, fakes_in_d=True)
     assert plugin.heads == (("class_logits", 3),)
     view = DView(
         real=None,
@@ -91,7 +91,8 @@ def test_aux_classifier_terms_are_weighted_cross_entropies():
     )
     ce_real = -np.mean(log_softmax(real_logits)[[0, 1], [0, 2]])
     ce_fake = -np.mean(log_softmax(fake_logits)[[0, 1], [2, 1]])
-    assert float(plugin.d_terms(view)["d_cls"]) == pytest.approx(0.5 * (ce_real + ce_fake), rel=1e-6)
+    assert float(plugin.d_terms(view)["d_cls"]) == pytest.approx(0.5 * ce_real, rel=1e-6)
+    assert float(paper.d_terms(view)["d_cls"]) == pytest.approx(0.5 * (ce_real + ce_fake), rel=1e-6)
     g_view = GView(None, real_labels, None, {"class_logits": fake_logits}, {"labels": fake_labels}, None, None)
     assert float(plugin.g_terms(g_view)["g_cls"]) == pytest.approx(0.5 * ce_fake, rel=1e-6)
 
@@ -106,8 +107,11 @@ def tiny(config):
 
 @pytest.fixture(scope="module")
 def acgan():
-    """configs/cifar10_zoo.py:acgan_clr, tiny, its initial state and one phase input on random images."""
-    experiment = build.build(tiny(load_config_file("configs/cifar10_zoo.py", "acgan_clr")), 1)
+    """configs/cifar10_zoo.py:acgan_clr with the fakes' cross-entropy in D's loss too (so D's term reads the fakes),
+    tiny, its initial state and one phase input on random images."""
+    config = tiny(load_config_file("configs/cifar10_zoo.py", "acgan_clr"))
+    config.aux_classifier.fakes_in_d = True
+    experiment = build.build(config, 1)
     state = build.initial_state(experiment, sharding.make_mesh(jax.devices()[:1]))
     batch = {
         "image": jax.random.randint(jax.random.key(2), (8, 8, 8, 3), 0, 256).astype(jnp.uint8),
