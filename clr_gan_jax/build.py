@@ -137,5 +137,25 @@ def generate_fn(experiment: Experiment) -> Callable:
 
 
 def fixed_latents(experiment: Experiment, n: int, seed_offset: int = 1) -> dict:
-    """``n`` latents drawn from seed + ``seed_offset``: the same for every sample grid of a run."""
-    return experiment.method.sample_latents(jax.random.key(experiment.config.seed + seed_offset), n)
+    """``n`` picture latents drawn from seed + ``seed_offset``: the same for every sample grid of a run."""
+    return picture_latents(experiment, n, jax.random.key(experiment.config.seed + seed_offset))
+
+
+def picture_latents(experiment: Experiment, n: int, rng: jax.Array) -> dict:
+    """About ``n`` latents for a picture, drawn from ``rng``; a conditional model's in class rows.
+
+    With K classes, the first min(K, n) classes get n // min(K, n) samples each, in order (labels
+    0, 0, ..., 1, 1, ...), so a grid of `grid_columns` columns shows one class per row.
+    """
+    latents = experiment.method.sample_latents(rng, n)
+    classes = min(experiment.config.model.num_classes, n)
+    if "labels" not in latents or not classes:
+        return latents
+    labels = jnp.repeat(jnp.arange(classes, dtype=latents["labels"].dtype), n // classes)
+    return {**{name: value[: len(labels)] for name, value in latents.items()}, "labels": labels}
+
+
+def grid_columns(experiment: Experiment, n: int) -> int | None:
+    """Columns of the grid of ``n`` `picture_latents` samples: one row per class (None: a square-ish grid)."""
+    classes = min(experiment.config.model.num_classes, n)
+    return n // classes if classes else None

@@ -7,6 +7,15 @@ A field marked with a method or architecture name is read by that one only.
 import ml_collections
 from ml_collections import config_dict
 
+# The zoo's conditional GANs (plus a projection discriminator), by name: the fields each sets, besides
+# model.num_classes, in configs/cifar10_zoo.py and configs/digits_dcgan_clr.py.
+CONDITIONAL = {
+    "cgan": {"model.g_conditioning": "concat", "model.d_conditioning": "concat"},
+    "cgan_cbn": {"model.g_conditioning": "cbn", "model.d_conditioning": "concat"},
+    "acgan": {"model.g_conditioning": "cbn", "model.d_conditioning": "none", "aux_classifier.enabled": True},
+    "projection": {"model.g_conditioning": "cbn", "model.d_conditioning": "projection"},
+}
+
 
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
@@ -31,7 +40,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.arch = "dcgan"  # dcgan (SimpleCNN) | mlp (SimpleMLP, 2-D points) | stylegan2 (the official networks)
     c.model.z_dim = 100  # latent size; CLR's phi has the same size
-    c.model.num_classes = 0  # stylegan2: a conditional model of this many classes (labels from the data); 0 = off
+    c.model.num_classes = (
+        0  # dcgan, stylegan2: a conditional model of this many classes (labels from the data); 0 = off
+    )
+    # dcgan, num_classes > 0: how G takes the label: concat (one-hot appended to z, CGAN) | cbn (per-class BatchNorm
+    # scale and shift); how D does: concat (one-hot maps appended to the image) | projection (<embed(y), features>
+    # added to the logit) | none (ACGAN: the aux_classifier plugin's class head instead)
+    c.model.g_conditioning = "concat"
+    c.model.d_conditioning = "concat"
     c.model.g_width = 1024  # dcgan: G channels at 4x4, halved per upsampling
     c.model.d_width = 1024  # dcgan: D channels at 4x4, halved per stage towards the input
     c.model.hidden = 256  # mlp: hidden units
@@ -73,6 +89,13 @@ def base_config() -> ml_collections.ConfigDict:
     # head: a linear head of width z_dim on D's penultimate features (the zoo's networks) | features: those
     # features themselves (the official StyleGAN2 code: the epilogue FC output, as wide as z)
     c.clr.phi = "head"
+
+    # ACGAN's auxiliary classifier (needs model.num_classes > 0): a class head on D's features; D's loss adds
+    # weight * CE(real class) (the zoo's), G's loss weight * CE(fake class)
+    c.aux_classifier = ml_collections.ConfigDict()
+    c.aux_classifier.enabled = False
+    c.aux_classifier.weight = 1.0
+    c.aux_classifier.fakes_in_d = False  # True: D's loss adds weight * CE(fake class) too (the ACGAN paper's L_C)
 
     # ADA (StyleGAN2-ADA's augmentation, any method): every image D sees, real or fake, is augmented, each
     # transform of the pipe running on a sample with probability p; p adapts so that the mean sign of D's

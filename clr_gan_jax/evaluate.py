@@ -2,7 +2,9 @@
 
 The metrics are those of `metrics.evaluator`, named in ``config.eval.metrics``. The EMA
 generator is sampled with latents drawn from the batch index (by the method's own latent
-sampler), so every evaluation of a run (in the loop or afterwards) sees the same latents.
+sampler), so every evaluation of a run (in the loop or afterwards) sees the same latents; a
+conditional generator's labels are the classes in turn (`metrics.evaluator.generated_classes`),
+which the per-class metrics (intra-FID) rely on.
 
 The best checkpoint lives beside the last N: ``<workdir>/best/`` is laid out as a run
 directory holding one checkpoint (the full train state at the best evaluation) and
@@ -61,6 +63,11 @@ def validate(config: ml_collections.ConfigDict, num_devices: int):
             )
         else:
             require(not points, f"eval.metrics: {name!r} needs images, not 2-D points ({config.data.name!r})")
+        if spec.per_class:
+            require(
+                config.model.num_classes > 0,
+                f"eval.metrics: {name!r} is per class and needs a conditional model (model.num_classes > 0)",
+            )
     if any(METRICS.get(name).inception for name in names):
         path = e.inception_weights
         require(
@@ -97,6 +104,12 @@ def _reference_name(data_config: ml_collections.ConfigDict) -> str:
 def create_evaluator(config: ml_collections.ConfigDict, source, mesh) -> evaluator_lib.Evaluator:
     """The Evaluator of ``config.eval`` against the real data ``source``."""
     e = config.eval
+    per_class = [name for name in metric_names(e) if METRICS.get(name).per_class]
+    require(
+        not per_class or getattr(source, "num_classes", 0) == config.model.num_classes,
+        f"eval.metrics: {','.join(per_class)} compare classes, but the data have "
+        f"{getattr(source, 'num_classes', 0)} and model.num_classes is {config.model.num_classes}",
+    )
     return evaluator_lib.create_evaluator(
         metric_names(e),
         dataset_name=_reference_name(config.data),
@@ -126,6 +139,9 @@ def generator_sampler(experiment: build.Experiment, mesh) -> Callable[[dict], Ca
     def generate_batch(variables, index):
         latent_rng, noise_rng = jax.random.split(jax.random.fold_in(key, index))
         latents = method.sample_latents(latent_rng, batch_size)
+        if "labels" in latents:
+            classes = evaluator_lib.generated_classes(index * batch_size, batch_size, config.model.num_classes)
+            latents["labels"] = classes.astype(latents["labels"].dtype)
         latents = jax.lax.with_sharding_constraint(latents, sharding.batch_sharded(mesh))
         return method.generate(variables, latents, noise_rng)
 
@@ -250,6 +266,12 @@ def _select_steps(workdir: str, which: str) -> list[int]:
     return sorted(set(wanted))
 
 
+def _result_of(spec: evaluator_lib.MetricSpec, key: str) -> bool:
+    """Whether result ``key`` is one of the metric's: one of its keys, or for a per-class metric <key>_<class>."""
+    name, _, suffix = key.rpartition("_")
+    return key in spec.keys or (spec.per_class and name in spec.keys and suffix.isdigit())
+
+
 def _evaluate_and_write(evaluator, sample_fn, config, workdir: str, step: int | None, snapshot: str) -> list[dict]:
     """Evaluates ``sample_fn``; appends one StyleGAN2-ADA style line per metric to <workdir>/metric-<name>.jsonl."""
     start = time.monotonic()
@@ -257,7 +279,7 @@ def _evaluate_and_write(evaluator, sample_fn, config, workdir: str, step: int | 
     seconds = time.monotonic() - start
     lines = [
         {
-            "results": {k: results[k] for k in METRICS.get(name).keys},
+            "results": {k: v for k, v in results.items() if _result_of(METRICS.get(name), k)},
             "metric": name,
             "total_time": seconds,  # of the whole evaluation pass, shared by its metrics
             "total_time_str": str(datetime.timedelta(seconds=round(seconds))),
@@ -290,6 +312,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, which_checkpoints: str 
         raise UserError("eval.metrics is empty: name the metrics, e.g. --config.eval.metrics=digits (or =fid,is)")
     evaluator = create_evaluator(config, data.create_source(config.data), mesh)
     if image_path:
+        per_class = [name for name in metric_names(config.eval) if METRICS.get(name).per_class]
+        require(not per_class, f"--images: {','.join(per_class)} need each image's class; evaluate checkpoints instead")
         try:
             sample_fn = evaluator_lib.image_files_sample_fn(image_path, evaluator)
         except UserError:

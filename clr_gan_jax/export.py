@@ -57,14 +57,17 @@ def write_npz(path: str, variables: dict, config: ml_collections.ConfigDict, exa
 
 
 def sample_picture_fn(experiment: build.Experiment, source):
-    """samples -> a grid of images, or a scatter plot of generated (red) over real (grey) points.
+    """samples -> a grid of images (one row per class for a conditional model, see `build.picture_latents`), or a
+    scatter plot of generated (red) over real (grey) points.
 
     The real points of the scatter plots are read from ``source`` once, here.
     """
     if len(experiment.example_shape) == 1:
         real = np.stack([source[i]["image"] for i in range(min(len(source), 2000))])
         return lambda samples: images.scatter_plot(real, samples)
-    return lambda samples: images.image_grid(images.to_uint8(samples))
+    return lambda samples: images.image_grid(
+        images.to_uint8(samples), columns=build.grid_columns(experiment, len(samples))
+    )
 
 
 def write_sample_grid(
@@ -78,7 +81,7 @@ def write_sample_grid(
     """A grid (or scatter plot) of ``num`` EMA-generator samples of checkpoint ``step`` (default: the latest)."""
     experiment = build.build(config)
     variables, step = restore_ema(experiment, workdir, step)
-    latents = experiment.method.sample_latents(jax.random.key(seed), num)
+    latents = build.picture_latents(experiment, num, jax.random.key(seed))
     samples = np.asarray(build.generate_fn(experiment)(variables, latents))
     path = output or os.path.join(workdir, "samples", f"sample_{step:07d}_seed{seed}.png")
     images.save_png(path, sample_picture_fn(experiment, data.create_source(config.data))(samples))
@@ -130,6 +133,6 @@ def sample_from_npz(path: str, num: int, seed: int = 0) -> np.ndarray:
         images = sample_from_npz("runs/digits/export/generator.npz", num=16, seed=0)
     """
     experiment, variables, _ = load_npz(path)
-    latents = experiment.method.sample_latents(jax.random.key(seed), num)
+    latents = build.picture_latents(experiment, num, jax.random.key(seed))
     samples = np.asarray(build.generate_fn(experiment)(variables, latents))
     return images.to_uint8(samples) if len(experiment.example_shape) == 3 else samples

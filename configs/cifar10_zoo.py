@@ -3,7 +3,8 @@
   python -m clr_gan_jax.main --config=configs/cifar10_zoo.py:dcgan --workdir=runs/cifar10_dcgan
   python -m clr_gan_jax.main --config=configs/cifar10_zoo.py:wgan_gp_clr --workdir=runs/cifar10_wgan_gp_clr
 
-Variants: dcgan, dcgan_r1, wgan, wgan_gp, sngan, sngan_hinge, lsgan; append ``_clr`` for the
+Variants: dcgan, dcgan_r1, wgan, wgan_gp, sngan, sngan_hinge, lsgan, and the class-conditional
+cgan, cgan_cbn, acgan, projection; append ``_clr`` for the
 same run with CLR-GAN's two terms (official weights: w_clr 5, w_rec 0.5, MSE; phi a linear head).
 Hyperparameters are the zoo's (xyfJASON/GANs-Implementations, configs/*_cifar10.yaml):
 batch 512, 5 D updates per G update, 40k G updates, x-flips, no EMA, SimpleCNN with width 1024,
@@ -16,21 +17,28 @@ z of 100, and
   sngan        spectral norm on every D convolution (BatchNorm kept), vanilla loss, Adam 8e-4 (0.5, 0.999)
   sngan_hinge  the same with the hinge loss
   lsgan        least squares (a=0, b=1, c=1), Adam 8e-4 (0.5, 0.999)
+  cgan         10 classes, one-hot label appended to z in G and as maps to D's input; vanilla loss, Adam 8e-4
+  cgan_cbn     the same with conditional BatchNorm in G (per-class scale and shift) instead of G's concat
+  acgan        conditional BatchNorm in G, an unconditional D with a class head (aux_classifier, weight 1; its
+               cross-entropy on the reals only in D's loss, on the fakes in G's, as the zoo)
+  projection   conditional BatchNorm in G, a projection D (not in the zoo: Miyato & Koyama 2018 on SimpleCNN)
 
 Needs CIFAR-10 prepared once as TFDS array_record (README: ``pip install -e .[tfds]`` then
 ``tfds build cifar10 --file_format=array_record``); ``--config.data.path`` points at a
 non-default TFDS data_dir. Expected (the zoo's table, FID / IS of 50k samples vs the train
 split): dcgan 24.73 / 7.03, dcgan_r1 24.15 / 7.02, wgan 49.92 / 5.69, wgan_gp 28.80 / 6.72,
-sngan 24.92 / 6.88, sngan_hinge 28.52 / 6.74, lsgan 28.49 / 6.75. The CLR paper reports a 31%
+sngan 24.92 / 6.88, sngan_hinge 28.52 / 6.74, lsgan 28.49 / 6.75; and FID / intra-FID (mean over
+the classes of 5k samples each vs the class's train images) / IS: cgan 25.50 / 47.73 / 7.56,
+cgan_cbn 25.35 / 47.41 / 7.75, acgan 19.92 / 49.99 / 7.99. The CLR paper reports a 31%
 lower FID for CLR in its own DCGAN setup. These are GPU/TPU jobs: on 2 CPU cores a step takes seconds.
 
 FID and IS (50k samples every 2000 steps, best checkpoint by FID) need the FID Inception
 converted to ./inception_fid.npz (see the README), so they are off by default; turn them on with
 
-  --config.eval.metrics=fid,is --config.eval.best_metric=fid
+  --config.eval.metrics=fid,is --config.eval.best_metric=fid      (conditional: fid,is,intra_fid)
 """
 
-from clr_gan_jax.default_config import base_config
+from clr_gan_jax.default_config import CONDITIONAL, base_config
 
 OBJECTIVES = {
     "dcgan": {},
@@ -52,6 +60,7 @@ OBJECTIVES = {
     "sngan": {"model.spectral_norm": True},
     "sngan_hinge": {"model.spectral_norm": True, "loss.adversarial": "hinge"},
     "lsgan": {"loss.adversarial": "lsgan"},
+    **{name: {"model.num_classes": 10, **fields} for name, fields in CONDITIONAL.items()},
 }
 VARIANTS = tuple(name + suffix for name in OBJECTIVES for suffix in ("", "_clr"))
 

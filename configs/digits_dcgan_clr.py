@@ -7,12 +7,30 @@ Expected: finishes in under 5 minutes on 2 CPU cores; the last grid in
 (``[eval ...]`` lines, 'eval/*' in metrics.jsonl) are computed at steps 1000 and 2000 and the
 state with the lowest digits_fd is kept in <workdir>/best/.
 ``--config.clr.enabled=False`` trains the same DCGAN without the CLR terms.
+
+The zoo's conditional GANs on the same digits (10 classes) are variants of this job:
+cgan, cgan_cbn, acgan, projection (see configs/cifar10_zoo.py), each with ``_clr`` for CLR on:
+
+  python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py:acgan_clr --workdir=runs/digits_acgan_clr
+  python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py:acgan_clr --workdir=runs/digits_acgan_clr \\
+      --mode=generate --class_idx=7 --seeds=0-7
+
+Their sample grids have one row per class (digit 0 at the top), and their evaluation adds
+``intra_digits``: the Frechet distance on the digits classifier's features within each class
+(``intra_digits_fd_<k>``, 100 samples of each class against its ~180 real digits) and its mean
+over the classes (``intra_digits_fd``), the digits counterpart of the intra-FID.
 """
 
-from clr_gan_jax.default_config import base_config
+from clr_gan_jax.default_config import CONDITIONAL, base_config
+
+VARIANTS = ("",) + tuple(name + suffix for name in CONDITIONAL for suffix in ("", "_clr"))
 
 
-def get_config():
+def get_config(variant: str = ""):
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"configs/digits_dcgan_clr.py takes nothing or one of {', '.join(VARIANTS[1:])}; got {variant!r}"
+        )
     c = base_config()
     c.data.name = "digits"
     c.data.resolution = 16
@@ -31,4 +49,10 @@ def get_config():
     c.eval.num_samples = 1000
     c.eval.batch_size = 200
     c.eval.best_metric = "digits_fd"
+    if variant:
+        c.model.num_classes = 10
+        c.clr.enabled = variant.endswith("_clr")
+        c.train.num_samples = 80  # the grid: one row of 8 per class
+        c.eval.metrics = "digits,intra_digits"
+        c.update_from_flattened_dict(CONDITIONAL[variant.removesuffix("_clr")])
     return c

@@ -9,9 +9,15 @@ import pytest
 from helpers import REPO, load_config_file
 
 from clr_gan_jax import build, evaluate, sharding, train
+from clr_gan_jax.default_config import CONDITIONAL
 
-ARGUMENTS = {"ring8.py": ["clr", "baseline"]}
 ZOO_VARIANTS = ["dcgan", "dcgan_r1", "wgan", "wgan_gp", "sngan", "sngan_hinge", "lsgan"]
+ALL_ZOO = ZOO_VARIANTS + list(CONDITIONAL)  # the conditional ones train in tests/test_conditional.py
+ARGUMENTS = {
+    "ring8.py": ["clr", "baseline"],
+    "cifar10_zoo.py": [v + s for v in ALL_ZOO for s in ("", "_clr")],
+    "digits_dcgan_clr.py": ["", *(v + s for v in CONDITIONAL for s in ("", "_clr"))],
+}
 
 
 def config_files():
@@ -21,14 +27,11 @@ def config_files():
 @pytest.mark.parametrize("path", config_files(), ids=os.path.basename)
 def test_config_builds(path):
     name = os.path.basename(path)
-    arguments = ARGUMENTS.get(name) or (
-        [v + s for v in ZOO_VARIANTS for s in ("", "_clr")] if name == "cifar10_zoo.py" else None
-    )
-    for args in [[a] for a in arguments] if arguments else [[]]:
+    for args in [[a] for a in ARGUMENTS[name]] if name in ARGUMENTS else [[]]:
         config = load_config_file(path, *args)
         build.build(config, num_devices=8)
         evaluate.validate(config, num_devices=8)
-        assert config.clr.enabled == (args not in (["baseline"], *([v] for v in ZOO_VARIANTS)))
+        assert config.clr.enabled == (not args or args[0] in ("", "clr") or args[0].endswith("_clr"))
 
 
 def test_zoo_config_refuses_an_unknown_variant():
@@ -36,7 +39,7 @@ def test_zoo_config_refuses_an_unknown_variant():
         load_config_file("configs/cifar10_zoo.py", "began")
 
 
-@pytest.mark.parametrize("objective", ZOO_VARIANTS)
+@pytest.mark.parametrize("objective", ALL_ZOO)
 def test_a_zoo_variant_and_its_clr_twin_differ_only_in_clr(objective):
     plain, with_clr = (load_config_file("configs/cifar10_zoo.py", objective + s).to_dict() for s in ("", "_clr"))
     assert with_clr["clr"].pop("enabled") and not plain["clr"].pop("enabled")

@@ -11,6 +11,11 @@ only updated by the phase that trains it (and by the plugins' calls of G in G's 
 With ``augment.pipe`` set, D sees every image through ADA's augmentation, R1 and WGAN-GP are taken
 through it with respect to the un-augmented images, and p adapts once per ``augment.interval`` steps
 (`methods.ada`).
+
+A conditional model (``model.num_classes`` > 0) reads the reals' labels from the batch. As in the
+zoo's CGAN and ACGAN scripts, D's fakes are drawn with the labels of its real batch (so D sees the
+same classes real and fake, and WGAN-GP's interpolates keep one label), and G's with labels drawn
+uniformly; the latents carry the fakes' labels ('labels'), the plugins' views the reals'.
 """
 
 import dataclasses
@@ -49,13 +54,24 @@ class ZooLosses:
     adversarial: Adversarial
     plugins: tuple[Plugin, ...]
     z_dim: int
+    num_classes: int = 0
     r1_gamma: float = 0.0
     gp_weight: float = 0.0
     gp_interpolation: str = "per_sample"
     ada: ada_lib.Ada = ada_lib.Ada()
 
     def sample_latents(self, rng: jax.Array, n: int) -> dict[str, jax.Array]:
-        return {"z": jax.random.normal(rng, (n, self.z_dim), jnp.float32)}
+        if not self.num_classes:
+            return {"z": jax.random.normal(rng, (n, self.z_dim), jnp.float32)}
+        z_rng, label_rng = jax.random.split(rng)
+        return {
+            "z": jax.random.normal(z_rng, (n, self.z_dim), jnp.float32),
+            "labels": jax.random.randint(label_rng, (n,), 0, self.num_classes),
+        }
+
+    def _reals(self, inputs: PhaseInputs) -> tuple[jax.Array, jax.Array | None]:
+        labels = inputs.batch["label"] if self.num_classes else None
+        return to_model_input(inputs.batch["image"]), labels
 
     def generate(self, variables: dict, latents: dict, rng: jax.Array | None = None) -> jax.Array:
         del rng  # the zoo's generators are deterministic
@@ -63,8 +79,11 @@ class ZooLosses:
 
     def d_loss(self, params, inputs: PhaseInputs):
         latent_rng, penalty_rng = jax.random.split(inputs.rng)
-        real, labels = to_model_input(inputs.batch["image"]), None
-        latents = inputs.constrain(self.sample_latents(latent_rng, real.shape[0]))
+        real, labels = self._reals(inputs)
+        latents = self.sample_latents(latent_rng, real.shape[0])
+        if labels is not None:
+            latents["labels"] = labels
+        latents = inputs.constrain(latents)
         g = Apply(
             self.generator, inputs.nets["g"].params, inputs.nets["g"].collections, trainable=False, keep_updates=False
         )
@@ -87,7 +106,7 @@ class ZooLosses:
         return d_phase_result(terms, view, self.plugins, self.ada, inputs.aux, {"d": d.collections})
 
     def g_loss(self, params, inputs: PhaseInputs):
-        real, labels = to_model_input(inputs.batch["image"]), None
+        real, labels = self._reals(inputs)
         latents = inputs.constrain(self.sample_latents(inputs.rng, real.shape[0]))
         g = Apply(self.generator, params, inputs.nets["g"].collections)
         d = Apply(
@@ -98,8 +117,8 @@ class ZooLosses:
             keep_updates=False,
         )
         shown = self.ada.discriminator(d, inputs.aux, inputs.rng)
-        fake = g(latents["z"], labels)
-        fake_out = shown(fake, labels)
+        fake = g(latents["z"], latents.get("labels"))
+        fake_out = shown(fake, latents.get("labels"))
         terms = {"g_adv": self.adversarial.g(fake_out["logits"])}
         view = GView(
             real=real,
@@ -137,6 +156,7 @@ def build(
         adversarial=ADVERSARIAL.get(loss.adversarial),
         plugins=plugins,
         z_dim=config.model.z_dim,
+        num_classes=config.model.num_classes,
         r1_gamma=float(loss.r1_gamma),
         gp_weight=float(loss.gp_weight),
         gp_interpolation=loss.gp_interpolation,
@@ -146,9 +166,10 @@ def build(
     def init_variables(rng):
         g_rng, d_rng = jax.random.split(rng)
         z = jnp.zeros((1, config.model.z_dim), jnp.float32)
+        labels = jnp.zeros((1,), jnp.int32) if config.model.num_classes else None
         return {
-            "g": networks.generator.init(g_rng, z, None, train=False),
-            "d": networks.discriminator.init(d_rng, jnp.zeros((1, *example_shape), jnp.float32), None, train=False),
+            "g": networks.generator.init(g_rng, z, labels, train=False),
+            "d": networks.discriminator.init(d_rng, jnp.zeros((1, *example_shape), jnp.float32), labels, train=False),
         }
 
     def end_of_step(state: TrainState) -> TrainState:

@@ -17,6 +17,11 @@ Metric names and the keys they produce:
 * 'mixture' -> modes, hq_fraction, kl_modes (Ring8 / Grid25 sources).
 * 'digits' -> digits_fd, digits_classes, digits_kl (DigitsSource).
 * 'stacked_digits' -> stacked_modes, stacked_kl, stacked_fd (StackedDigitsSource).
+* 'intra_fid' -> intra_fid (the mean over the classes) and intra_fid_<k> (class k): the FID of a
+  conditional generator's samples of class k against the real images of class k (the FID
+  Inception; the real statistics cached per class). 'intra_digits' -> intra_digits_fd and
+  intra_digits_fd_<k>: the same on the digits classifier's features (DigitsSource). A conditional
+  generator's evaluation samples are drawn class by class in turn (`generated_classes`).
 
 Evaluation runs in one process; with a mesh, batches are split over its 'data' axis.
 """
@@ -26,6 +31,7 @@ import functools
 from collections.abc import Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from clr_gan_jax.data.image_files import ImageFolderSource, Progress
@@ -51,6 +57,59 @@ class MetricSpec:
     datasets: tuple[str, ...] | None = None
     inception: bool = False
     build: Callable | None = None
+    per_class: bool = False  # a conditional generator's metric; the results hold <key>_<k> for every class k too
+
+
+def generated_classes(start, count: int, num_classes: int) -> jax.Array:
+    """The classes of a conditional generator's evaluation samples start, ..., start + count - 1: sample i has class
+    i mod K. Every class gets an equal share (the zoo's protocol: 5k samples of each CIFAR-10 class), and per-class
+    metrics know each sample's class from its position in the stream. ``start`` may be traced."""
+    return (start + jnp.arange(count)) % num_classes
+
+
+def intra_frechet(
+    features: np.ndarray, classes: np.ndarray, real_statistics: Sequence[tuple[np.ndarray, np.ndarray]], key: str
+) -> dict[str, float]:
+    """{<key>_<k>: the Frechet distance of the features of class k to the real statistics of class k; key: their
+    mean over the classes} (intra-FID, Miyato & Koyama 2018)."""
+    per_class = {
+        f"{key}_{k}": fid.frechet_distance(*fid.feature_statistics(features[classes == k]), *statistics)
+        for k, statistics in enumerate(real_statistics)
+    }
+    return {key: float(np.mean(list(per_class.values()))), **per_class}
+
+
+class ClassStatistics:
+    """Per-class (mu, sigma) of one output of a BatchedApply over a labelled source, computed in one pass on first
+    use; with ``cache_path(k)`` each class's statistics are read from, or written to, that file."""
+
+    def __init__(self, apply: features_lib.BatchedApply, output: str, source, num_classes: int, cache_path=None):
+        self._apply, self._output, self._source = apply, output, source
+        self._num_classes, self._cache_path = num_classes, cache_path
+
+    @functools.cached_property
+    def _features_by_class(self) -> list[np.ndarray]:
+        labels = []
+
+        def sample_fn(batch_index: int, batch_size: int) -> np.ndarray:
+            stop = min(len(self._source), (batch_index + 1) * batch_size)
+            items = [self._source[i] for i in range(batch_index * batch_size, stop)]
+            labels.extend(int(item["label"]) for item in items)
+            return np.stack([item["image"] for item in items])
+
+        outputs = self._apply.stream(sample_fn, len(self._source), "real data by class")[self._output]
+        features, labels = outputs.reshape(len(outputs), -1), np.asarray(labels)
+        return [features[labels == k] for k in range(self._num_classes)]
+
+    @functools.cached_property
+    def statistics(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        if self._cache_path is None:
+            return [fid.feature_statistics(features) for features in self._features_by_class]
+        cached = [
+            reference_cache.reference_statistics(self._cache_path(k), lambda k=k: self._features_by_class[k])
+            for k in range(self._num_classes)
+        ]
+        return [(c["mu"], c["sigma"]) for c in cached]
 
 
 class InceptionMetrics:
@@ -67,7 +126,11 @@ class InceptionMetrics:
         num_real: int,
         batch_size: int,
         mesh: jax.sharding.Mesh | None,
+        source=None,
+        num_classes: int = 0,
     ):
+        """``source`` and ``num_classes`` are for 'intra_fid' (its per-class statistics are cached beside
+        ``reference_path``, from all of ``source``)."""
         self.names = tuple(names)
         self._apply = features_lib.BatchedApply(
             features_lib.inception_features_fn(resize_mode), weights.variables, batch_size, mesh
@@ -75,6 +138,12 @@ class InceptionMetrics:
         self._reference_path = reference_path
         self._real_sample_fn, self._num_real = real_sample_fn, num_real
         self._collector = None
+        self._num_classes = num_classes
+        if "intra_fid" in self.names:
+            stem = reference_path.removesuffix(".npz")
+            self._classes = ClassStatistics(
+                self._apply, "pool3", source, num_classes, cache_path=lambda k: f"{stem}-all-class{k}.npz"
+            )
 
     @functools.cached_property
     def reference(self) -> dict[str, np.ndarray]:
@@ -86,7 +155,10 @@ class InceptionMetrics:
         return reference_cache.reference_statistics(self._reference_path, compute, keep_features)
 
     def begin(self) -> None:
-        self.reference  # noqa: B018 -- real statistics first, so progress reads in order.
+        if set(self.names) - {"intra_fid"}:
+            self.reference  # noqa: B018 -- real statistics first, so progress reads in order.
+        if "intra_fid" in self.names:
+            self._classes.statistics  # noqa: B018
         self._collector = features_lib.Collector(self._apply)
 
     def add(self, batch: np.ndarray) -> None:
@@ -94,8 +166,13 @@ class InceptionMetrics:
 
     def result(self) -> dict[str, float]:
         outputs, self._collector = self._collector.result(), None
-        fake, real = outputs["pool3"], self.reference
-        results = {}
+        fake, results = outputs["pool3"], {}
+        if "intra_fid" in self.names:
+            classes = np.asarray(generated_classes(0, len(fake), self._num_classes))
+            results.update(intra_frechet(fake, classes, self._classes.statistics, "intra_fid"))
+        if not set(self.names) - {"intra_fid"}:
+            return results
+        real = self.reference
         if "fid" in self.names:
             results["fid"] = fid.frechet_distance(*fid.feature_statistics(fake), real["mu"], real["sigma"])
         if "kid" in self.names:
@@ -181,6 +258,24 @@ class StackedDigitsMetrics(DigitsMetrics):
         return proxy.stacked_digits_metrics(outputs["features"], outputs["probs"], self.real_statistics)
 
 
+class IntraDigitsMetrics(ClassifierMetrics):
+    """The Frechet distance on the digits classifier's features within each class (the digits' intra-FID)."""
+
+    def __init__(self, source, batch_size: int, mesh: jax.sharding.Mesh | None):
+        super().__init__(proxy.digits_outputs, batch_size, mesh)
+        self._classes = ClassStatistics(self._apply, "features", source, source.num_classes)
+        self._num_classes = source.num_classes
+
+    def begin(self) -> None:
+        self._classes.statistics  # noqa: B018 -- real data first, so progress reads in order.
+        super().begin()
+
+    def summarise(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
+        features = outputs["features"]
+        classes = np.asarray(generated_classes(0, len(features), self._num_classes))
+        return intra_frechet(features, classes, self._classes.statistics, "intra_digits_fd")
+
+
 METRICS = Registry("eval.metrics")
 METRICS.register("fid")(MetricSpec(("fid",), lower_is_better=("fid",), inception=True))
 METRICS.register("kid")(MetricSpec(("kid_mean", "kid_std"), lower_is_better=("kid_mean",), inception=True))
@@ -211,6 +306,20 @@ METRICS.register("stacked_digits")(
         higher_is_better=("stacked_modes",),
         datasets=("stacked_digits",),
         build=StackedDigitsMetrics,
+    )
+)
+
+
+METRICS.register("intra_fid")(
+    MetricSpec(("intra_fid",), lower_is_better=("intra_fid",), inception=True, per_class=True)
+)
+METRICS.register("intra_digits")(
+    MetricSpec(
+        ("intra_digits_fd",),
+        lower_is_better=("intra_digits_fd",),
+        datasets=("digits",),
+        build=IntraDigitsMetrics,
+        per_class=True,
     )
 )
 
@@ -303,6 +412,8 @@ def create_evaluator(
                 num_real=num_real,
                 batch_size=batch_size,
                 mesh=mesh,
+                source=source,
+                num_classes=getattr(source, "num_classes", 0),
             )
         )
     groups += [spec.build(source, batch_size, mesh) for spec in specs.values() if not spec.inception]

@@ -15,7 +15,13 @@ import ml_collections
 
 from clr_gan_jax.errors import UserError, require, require_number
 from clr_gan_jax.models import stylegan2
-from clr_gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator, num_stages
+from clr_gan_jax.models.dcgan import (
+    D_CONDITIONINGS,
+    G_CONDITIONINGS,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    num_stages,
+)
 from clr_gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 from clr_gan_jax.registry import Registry
 
@@ -54,11 +60,33 @@ def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: 
             f"model.{name}={m[name]!r} is too small for {resolution} px: the width halves per stage, "
             f"so it must be an integer >= {2 ** num_stages(resolution)}",
         )
+    require_number("model.num_classes", m.num_classes, at_least=0, integer=True)
+    require(
+        m.g_conditioning in G_CONDITIONINGS,
+        f"model.g_conditioning must be one of {G_CONDITIONINGS}, got {m.g_conditioning!r}",
+    )
+    require(
+        m.d_conditioning in D_CONDITIONINGS,
+        f"model.d_conditioning must be one of {D_CONDITIONINGS}, got {m.d_conditioning!r}",
+    )
     dtype = jnp.dtype(m.matmul_dtype)
     return Networks(
-        DCGANGenerator(resolution=resolution, channels=channels, width=m.g_width, matmul_dtype=dtype),
+        DCGANGenerator(
+            resolution=resolution,
+            channels=channels,
+            width=m.g_width,
+            num_classes=m.num_classes,
+            conditioning=m.g_conditioning,
+            matmul_dtype=dtype,
+        ),
         DCGANDiscriminator(
-            resolution=resolution, width=m.d_width, heads=heads, spectral_norm=m.spectral_norm, matmul_dtype=dtype
+            resolution=resolution,
+            width=m.d_width,
+            heads=heads,
+            spectral_norm=m.spectral_norm,
+            num_classes=m.num_classes,
+            conditioning=m.d_conditioning,
+            matmul_dtype=dtype,
         ),
     )
 
@@ -72,6 +100,7 @@ def _mlp(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: He
         m.matmul_dtype == "float32",
         "model.matmul_dtype=bfloat16 is for arch=dcgan; the mlp's small products gain nothing from it",
     )
+    require(m.num_classes == 0, "model.num_classes > 0 (a conditional model) needs model.arch='dcgan' or 'stylegan2'")
     require(isinstance(m.hidden, int) and m.hidden >= 1, f"model.hidden must be an integer >= 1, got {m.hidden!r}")
     require(isinstance(m.depth, int) and m.depth >= 0, f"model.depth must be an integer >= 0, got {m.depth!r}")
     return Networks(

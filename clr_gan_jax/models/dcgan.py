@@ -9,6 +9,14 @@ BN scale N(1, 0.02), BN bias 0. BN follows PyTorch's defaults (momentum 0.1, eps
 SNGAN is the same D with spectral normalisation (one power iteration per training call,
 its vectors in the ``spectral`` collection) on every convolution, BatchNorm kept.
 
+With ``num_classes`` > 0 the networks are class-conditional (the zoo's simple_cnn_cond, plus a
+projection D). G: ``'concat'`` feeds [z, one_hot(y)] to its first layer (CGAN); ``'cbn'``
+replaces every BatchNorm's scale and shift by per-class ones (conditional BatchNorm, initialised
+to 1 and 0). D: ``'concat'`` appends one_hot(y) as constant maps to its input channels (CGAN);
+``'projection'`` adds <embed(y), features> to the logit (Miyato & Koyama 2018), the embedding
+being as wide as D's flattened 4x4 features, which the logit also reads linearly; ``'none'``
+leaves D unconditional (ACGAN, whose class head is the aux_classifier plugin's).
+
 ``matmul_dtype`` is the operand dtype of the layers' matrix products and ``conv_impl`` their
 arithmetic on each backend (see `layers`); neither changes the parameters.
 """
@@ -17,11 +25,14 @@ import math
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from clr_gan_jax.models import layers
 
 SPECTRAL_COLLECTION = "spectral"
+G_CONDITIONINGS = ("concat", "cbn")
+D_CONDITIONINGS = ("concat", "projection", "none")
 
 
 def _batch_norm(train: bool) -> nn.BatchNorm:
@@ -33,6 +44,19 @@ def _batch_norm(train: bool) -> nn.BatchNorm:
     )
 
 
+class ConditionalBatchNorm(nn.Module):
+    """BatchNorm without its own affine part, then a scale and shift looked up per class (the zoo's init: 1, 0)."""
+
+    num_classes: int
+
+    @nn.compact
+    def __call__(self, x, labels, *, train: bool):
+        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, use_scale=False, use_bias=False)(x)
+        scale = nn.Embed(self.num_classes, x.shape[-1], embedding_init=nn.initializers.ones, name="scale")(labels)
+        shift = nn.Embed(self.num_classes, x.shape[-1], embedding_init=nn.initializers.zeros, name="shift")(labels)
+        return x * scale[:, None, None, :] + shift[:, None, None, :]
+
+
 def num_stages(resolution: int) -> int:
     """Number of stride-2 stages between 4x4 and ``resolution``."""
     stages = int(math.log2(resolution)) - 2 if resolution >= 8 else 0
@@ -42,21 +66,26 @@ def num_stages(resolution: int) -> int:
 
 
 class DCGANGenerator(nn.Module):
-    """z (N, z_dim) -> images (N, R, R, channels) in [-1, 1]."""
+    """z (N, z_dim) and, when conditional, int labels (N,) -> images (N, R, R, channels) in [-1, 1]."""
 
     resolution: int = 32
     channels: int = 3
     width: int = 1024
+    num_classes: int = 0
+    conditioning: str = "concat"
     matmul_dtype: Any = jnp.float32
     conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, z, labels=None, *, train: bool = False):
-        del labels  # unconditional
         stages = num_stages(self.resolution)
+        cbn = self.num_classes > 0 and self.conditioning == "cbn"
+        if self.num_classes > 0 and self.conditioning == "concat":
+            z = jnp.concatenate([z, jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)], axis=-1)
         x = layers.Project(self.width, matmul_dtype=self.matmul_dtype)(z)
         for i in range(stages):
-            x = nn.relu(_batch_norm(train)(x))
+            x = ConditionalBatchNorm(self.num_classes)(x, labels, train=train) if cbn else _batch_norm(train)(x)
+            x = nn.relu(x)
             features = self.channels if i == stages - 1 else self.width // 2 ** (i + 1)
             x = layers.UpConv(features, matmul_dtype=self.matmul_dtype, conv_impl=self.conv_impl)(x)
         return jnp.tanh(x)
@@ -67,14 +96,16 @@ class DCGANDiscriminator(nn.Module):
 
     ``features`` is the last 4x4 feature map, flattened; the logit and every head in
     ``heads`` ((name, width) pairs, e.g. CLR's ('phi', z_dim)) are k4 s1 p0 convolutions on
-    that map, i.e. linear read-outs of D's penultimate features. Heads are not spectrally
-    normalised.
+    that map, i.e. linear read-outs of D's penultimate features. Heads (and the projection's
+    embedding) are not spectrally normalised. A conditional D takes int labels (N,).
     """
 
     resolution: int = 32
     width: int = 1024
     heads: tuple[tuple[str, int], ...] = ()
     spectral_norm: bool = False
+    num_classes: int = 0
+    conditioning: str = "concat"
     matmul_dtype: Any = jnp.float32
     conv_impl: str = "auto"
 
@@ -86,7 +117,10 @@ class DCGANDiscriminator(nn.Module):
 
     @nn.compact
     def __call__(self, x, labels=None, *, train: bool = False):
-        del labels  # unconditional
+        conditioning = self.conditioning if self.num_classes > 0 else "none"
+        if conditioning == "concat":
+            maps = jax.nn.one_hot(labels, self.num_classes, dtype=x.dtype)[:, None, None, :]
+            x = jnp.concatenate([x, jnp.broadcast_to(maps, (*x.shape[:3], self.num_classes))], axis=-1)
         stages = num_stages(self.resolution)
         for i in range(stages):
             features = self.width // 2 ** (stages - 1 - i)
@@ -97,6 +131,10 @@ class DCGANDiscriminator(nn.Module):
             x = nn.leaky_relu(x, 0.2)
         logit = layers.Reduce(1, matmul_dtype=self.matmul_dtype, name="logit")
         outputs = {"logits": self._normalised(logit, train)(x)[:, 0], "features": x.reshape(x.shape[0], -1)}
+        if conditioning == "projection":
+            features = outputs["features"]
+            embedding = nn.Embed(self.num_classes, features.shape[-1], embedding_init=layers.dcgan_init, name="embed")
+            outputs["logits"] = outputs["logits"] + jnp.sum(embedding(labels) * features, axis=-1)
         for name, width in self.heads:
             outputs[name] = layers.Reduce(width, matmul_dtype=self.matmul_dtype, name=name)(x)
         return outputs
