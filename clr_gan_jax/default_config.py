@@ -40,9 +40,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict()
     c.model.arch = "dcgan"  # dcgan (SimpleCNN) | mlp (SimpleMLP, 2-D points) | stylegan2 (the official networks)
     c.model.z_dim = 100  # latent size; CLR's phi has the same size
-    c.model.num_classes = (
-        0  # dcgan, stylegan2: a conditional model of this many classes (labels from the data); 0 = off
-    )
+    # dcgan, stylegan2: a conditional model of this many classes (labels from the data); 0 = off
+    c.model.num_classes = 0
     # dcgan, num_classes > 0: how G takes the label: concat (one-hot appended to z, CGAN) | cbn (per-class BatchNorm
     # scale and shift); how D does: concat (one-hot maps appended to the image) | projection (<embed(y), features>
     # added to the logit) | none (ACGAN: the aux_classifier plugin's class head instead)
