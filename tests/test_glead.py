@@ -68,3 +68,27 @@ def test_decoder_settings_that_do_not_fit_raise_user_errors():
     for decoder in ((64, 16, 8), (4, 8, 8), (24, 8, 8), (16, 32, 8), (16, 8, 0)):
         with pytest.raises(UserError):
             stylegan2.build((32, 32, 3), d_decoder=decoder, **SMALL)
+
+
+def test_synthesis_from_a_block_output_continues_the_full_synthesis():
+    """G's blocks above 8 px, started from the 8x8 block output (returned by feature_res) and the 8x8 image of a
+    G that stops there, give the full synthesis; ws for them are the full ws from index 3 (w_idx 0 for b16)."""
+    G, _ = stylegan2.build((32, 32, 3), z_dim=16, w_dim=16, mapping_layers=1, **SMALL)
+    G8, _ = stylegan2.build((8, 8, 3), z_dim=16, w_dim=16, mapping_layers=1, **SMALL)
+    variables = G.init(jax.random.key(0), jnp.zeros((1, 16)))
+    lower = {  # b4 and b8 of the 32 px G (a ToRGB in every block: architecture 'skip')
+        kind: {**tree, "synthesis_network": {b: tree["synthesis_network"][b] for b in ("b4", "b8")}}
+        for kind, tree in variables.items()
+        if "synthesis_network" in tree
+    }
+    ws = jax.random.normal(jax.random.key(1), (2, G.num_ws_for(32), 16))
+    full, feature = G.apply(variables, ws, method="synthesis", noise_mode="const", feature_res=8)
+    assert feature.shape == (2, 8, 8, block_channels(8, **SMALL))
+    image8 = G8.apply({**variables, **lower}, ws[:, :4], method="synthesis", noise_mode="const")
+    assert 2 * np.log2(32 / 8) + 1 == ws[:, 3:].shape[1]
+    resumed = G.apply(variables, ws[:, 3:], feature, image8, method="synthesis_from", noise_mode="const")
+    np.testing.assert_allclose(resumed, full, rtol=1e-5, atol=1e-5)
+    other = G.apply(variables, ws[:, 3:], feature + 0.1, image8, method="synthesis_from", noise_mode="const")
+    assert not np.allclose(other, full, atol=1e-3)
+    with pytest.raises(UserError):  # one w too many
+        G.apply(variables, ws[:, 2:], feature, image8, method="synthesis_from", noise_mode="const")
