@@ -1,15 +1,21 @@
 """GLeaD (+GGDR) on StyleGAN2: D's decoder and heads, G's upper blocks as a decoder, the plugin's terms and
 their routing (D only), the configs, and a few training steps of the tiny preset."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import load_config_file
 
+from clr_gan_jax import build, sharding, train
 from clr_gan_jax.errors import UserError
+from clr_gan_jax.methods import PhaseInputs
 from clr_gan_jax.models import stylegan2
 from clr_gan_jax.models.stylegan2.discriminator import Decoder
 from clr_gan_jax.models.stylegan2.layers import block_channels
+from clr_gan_jax.objectives import PLUGINS, glead
 
 PAPER256 = {"channel_base": 16384, "channel_max": 512}  # fmaps 0.5
 SMALL = {"channel_base": 256, "channel_max": 32}  # 32 channels up to 8 px, 16 at 16, 8 at 32
@@ -92,3 +98,193 @@ def test_synthesis_from_a_block_output_continues_the_full_synthesis():
     assert not np.allclose(other, full, atol=1e-3)
     with pytest.raises(UserError):  # one w too many
         G.apply(variables, ws[:, 2:], feature, image8, method="synthesis_from", noise_mode="const")
+
+
+MICRO = {  # GLeaD at 16 px: D's decoder to 16 px, G decoding from its 8 px block (so the heads are resized)
+    "data.resolution": 16,
+    "model.z_dim": 16,
+    "model.w_dim": 16,
+    "model.mapping_layers": 1,
+    "model.channel_base": 64,
+    "model.channel_max": 16,
+    "model.mbstd_group_size": 2,
+    "train.batch_size": 4,
+    "train.d_reg_interval": 1,
+    "glead.res_g": 8,
+    "glead.decoder_res": 16,
+    "eval.metrics": "",
+}
+
+
+def micro_glead(variant="tiny_ggdr_clr", **overrides):
+    config = load_config_file("configs/glead.py", variant)
+    config.update_from_flattened_dict({**MICRO, **overrides})
+    return config
+
+
+def test_resize_halving_is_the_2x2_mean_and_equal_sizes_pass_through():
+    x = jax.random.normal(jax.random.key(0), (2, 64, 64, 3))
+    mean = x.reshape(2, 32, 2, 32, 2, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(glead.resize(x, 32), mean, rtol=1e-5, atol=1e-6)
+    assert glead.resize(x, 64) is x
+
+
+def test_cosine_distance_formula():
+    a = jax.random.normal(jax.random.key(0), (2, 3, 3, 5))
+    b = jax.random.normal(jax.random.key(1), (2, 3, 3, 5))
+    an, bn = np.asarray(a), np.asarray(b)
+    cos = (an * bn).sum(-1) / (np.linalg.norm(an, axis=-1) * np.linalg.norm(bn, axis=-1))
+    np.testing.assert_allclose(glead.cosine_distance(a, b), 1 - cos.mean(), rtol=1e-5)
+    np.testing.assert_allclose(glead.cosine_distance(a, 2.5 * a), 0.0, atol=1e-6)
+    np.testing.assert_allclose(glead.cosine_distance(a, -a), 2.0, rtol=1e-6)
+    assert float(glead.cosine_distance(jnp.zeros_like(a), b)) == 1.0  # norms clamped at eps: no NaN
+
+
+@pytest.fixture(scope="module")
+def micro():
+    """(experiment of tiny_ggdr + CLR at 16 px, its initial state, one batch)."""
+    experiment = build.build(micro_glead(), 1)
+    state = build.initial_state(experiment, sharding.make_mesh(jax.devices()[:1]))
+    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    return experiment, state, {"image": jnp.asarray(images), "label": jnp.zeros(4, jnp.int32)}
+
+
+def glead_jacobians(losses, phase, state, batch, terms):
+    """A jitted f(g_params, d_params) -> (the phase's ``terms``, their gradients w.r.t. G's and D's parameters)."""
+
+    def values(g_params, d_params):
+        nets = {**state.nets, "g": state.nets["g"].replace(params=g_params)}
+        inputs = PhaseInputs(nets=nets, aux=state.aux, batch=batch, rng=jax.random.key(3), constrain=lambda x: x)
+        _, out = getattr(losses, phase)(d_params, inputs)
+        values = jnp.stack([out.metrics[t] for t in terms])
+        return values, values
+
+    return jax.jit(jax.jacrev(values, argnums=(0, 1), has_aux=True))
+
+
+@pytest.mark.parametrize(
+    "fake_target, fake_distance", [("gfeat", "cosine"), ("gfwimage", "mse")], ids=["ggdr", "glead"]
+)
+def test_every_glead_term_trains_d_only(micro, fake_target, fake_distance):
+    """Gradients of each GLeaD term (Dmain's real and fake terms, Dreg's real term): exactly zero for every G
+    parameter, non-zero for D; yet the terms depend on G (its parameters are constants, not absent)."""
+    experiment, state, batch = micro
+    losses = experiment.method.phases[0].loss.__self__
+    plugin = dataclasses.replace(
+        losses.plugins[-1], fake_target=fake_target, fake_distance=fake_distance, fake_weight=1.0
+    )
+    losses = dataclasses.replace(losses, plugins=(plugin,))
+    g_params, d_params = state.nets["g"].params, state.nets["d"].params
+    nudged = jax.tree.map(lambda p: p + 0.05, g_params)
+    for phase, terms in (("d_main", ["d_glead_real", "d_glead_fake"]), ("d_reg", ["d_reg_glead_real"])):
+        f = glead_jacobians(losses, phase, state, batch, terms)
+        (g_grads, d_grads), values = f(g_params, d_params)
+        assert np.all(np.isfinite(values))
+        for i, term in enumerate(terms):
+            assert all(not np.any(leaf[i]) for leaf in jax.tree.leaves(g_grads)), term
+            assert sum(float(jnp.abs(leaf[i]).sum()) for leaf in jax.tree.leaves(d_grads)) > 0, term
+            decoder_grads = d_grads["decoder"]
+            assert sum(float(jnp.abs(leaf[i]).sum()) for leaf in jax.tree.leaves(decoder_grads)) > 0, term
+        _, moved = f(nudged, d_params)
+        assert np.all(np.abs(moved - values) > 1e-6), (phase, values, moved)
+
+
+def test_the_dreg_quirk_switches_off(micro):
+    experiment, state, batch = micro
+    losses = experiment.method.phases[0].loss.__self__
+    inputs = PhaseInputs(nets=state.nets, aux=state.aux, batch=batch, rng=jax.random.key(0), constrain=lambda x: x)
+    for in_dreg, expected in ((True, {"d_r1", "d_reg_glead_real"}), (False, {"d_r1"})):
+        plugins = (*losses.plugins[:-1], dataclasses.replace(losses.plugins[-1], in_dreg=in_dreg))
+        phase = dataclasses.replace(losses, plugins=plugins).d_reg
+        metrics = jax.eval_shape(lambda params, phase=phase: phase(params, inputs)[1].metrics, state.nets["d"].params)
+        assert set(metrics) == expected
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("res_g", 12),
+        ("decoder_res", 4),
+        ("real_distance", "l1"),
+        ("fake_target", "gimage"),
+        ("fake_distance", "lpips"),  # gfeat compares feature maps: cosine or mse
+        ("fake_weight", -1.0),
+    ],
+)
+def test_bad_glead_settings_raise_one_line_user_errors(field, value):
+    config = micro_glead("tiny_ggdr")
+    config.glead[field] = value
+    with pytest.raises(UserError, match=f"glead.{field}"):
+        PLUGINS.get("glead")(config)
+
+
+def test_lpips_distances_need_weights_and_decoders_need_stylegan2():
+    config = micro_glead("tiny", **{"glead.real_distance": "lpips"})
+    with pytest.raises(UserError, match="glead.lpips_weights"):
+        PLUGINS.get("glead")(config)
+    config = micro_glead("tiny", **{"model.arch": "dcgan", "method": "gan"})
+    with pytest.raises(UserError, match="model.arch='stylegan2'"):
+        build.build(config, 1)
+
+
+def test_dataset_configs_follow_the_official_scripts():
+    for name, res_g, kimg, mirror, num_real in (
+        ("ffhq", 64, 25000, True, None),
+        ("church", 32, 50000, False, None),
+        ("bedroom", 32, 50000, False, 50000),
+    ):
+        glead_only, ggdr = (load_config_file("configs/glead.py", name + s) for s in ("", "_ggdr"))
+        for c in (glead_only, ggdr):
+            assert (c.glead.enabled, c.glead.res_g, c.glead.decoder_res, c.glead.in_dreg) == (True, res_g, 64, True)
+            assert (c.glead.real_distance, c.glead.real_weight) == ("lpips", 10.0)
+            assert (c.data.resolution, c.train.batch_size, c.model.mbstd_group_size, c.model.channel_base) == (
+                256,
+                64,
+                8,
+                16384,
+            )
+            assert (c.loss.r1_gamma, c.optim.g_lr, c.train.ema_kimg, c.augment.pipe) == (1.0, 0.0025, 20.0, "")
+            assert (c.data.mirror, c.train.steps, c.eval.metrics, c.eval.num_real) == (
+                mirror,
+                kimg * 1000 // 64,
+                "fid",
+                num_real,
+            )
+            assert not c.clr.enabled
+        assert (glead_only.glead.fake_target, glead_only.glead.fake_distance, glead_only.glead.fake_weight) == (
+            "gfwimage",
+            "lpips",
+            3.0,
+        )
+        assert (ggdr.glead.fake_target, ggdr.glead.fake_distance, ggdr.glead.fake_weight) == ("gfeat", "cosine", 10.0)
+        for variant in (name, name + "_ggdr"):  # _clr: the same run with CLR's terms (phi = D's features)
+            plain, with_clr = (load_config_file("configs/glead.py", variant + s).to_dict() for s in ("", "_clr"))
+            assert with_clr["clr"].pop("enabled") and not plain["clr"].pop("enabled")
+            assert plain == with_clr and plain["clr"]["phi"] == "features"
+    tiny = load_config_file("configs/glead.py", "tiny")
+    assert (tiny.glead.res_g, tiny.glead.decoder_res, tiny.glead.real_distance, tiny.glead.fake_distance) == (
+        16,
+        16,
+        "mse",
+        "mse",
+    )
+    assert load_config_file("configs/glead.py", "tiny_ggdr").glead.fake_distance == "cosine"
+    with pytest.raises(ValueError, match="configs/glead.py takes"):
+        load_config_file("configs/glead.py", "lsun")
+
+
+def test_tiny_clr_trains_with_finite_losses():
+    """Two steps of configs/glead.py:tiny_clr (pure GLeaD with MSE, and CLR) at 16 px, every phase each step."""
+    config = micro_glead("tiny_clr")
+    mesh = sharding.make_mesh(jax.devices()[:1])
+    experiment = build.build(config, 1)
+    state = build.initial_state(experiment, mesh)
+    step = build.train_step_fn(experiment, mesh)
+    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    for i in range(2):
+        batch = train.step_batch({"image": images, "label": np.zeros(4, np.int32)}, 1, mesh)
+        state, metrics = step(state, batch, experiment.method.active_phases(i))
+        expected = {"d_adv", "d_r1", "d_glead_real", "d_glead_fake", "d_reg_glead_real", "d_clr", "g_adv", "g_rec"}
+        assert expected <= set(metrics)
+        assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
+    assert int(state.step) == 2

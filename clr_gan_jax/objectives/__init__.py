@@ -1,7 +1,27 @@
-"""What the methods optimise: adversarial losses by name, gradient penalties, and plugins (CLR first)."""
+"""What the methods optimise: adversarial losses by name, gradient penalties, and plugins (CLR first, then GLeaD)."""
 
-from clr_gan_jax.objectives import clr  # noqa: F401 -- registers the plugin
+from clr_gan_jax.objectives import clr, glead  # noqa: F401 -- register the plugins
 from clr_gan_jax.objectives.adversarial import ADVERSARIAL, Adversarial
-from clr_gan_jax.objectives.plugin import PLUGINS, DView, GView, Plugin, build_plugins, heads_of
+from clr_gan_jax.objectives.plugin import (
+    PLUGINS,
+    Decoder,
+    DView,
+    GView,
+    Plugin,
+    build_plugins,
+    decoder_of,
+    heads_of,
+)
 
-__all__ = ["ADVERSARIAL", "PLUGINS", "Adversarial", "DView", "GView", "Plugin", "build_plugins", "heads_of"]
+__all__ = [
+    "ADVERSARIAL",
+    "PLUGINS",
+    "Adversarial",
+    "DView",
+    "Decoder",
+    "GView",
+    "Plugin",
+    "build_plugins",
+    "decoder_of",
+    "heads_of",
+]
