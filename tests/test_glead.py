@@ -2,17 +2,19 @@
 their routing (D only), the configs, and a few training steps of the tiny preset."""
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import load_config_file
+from helpers import assert_close, load_config_file, load_fixture, nhwc, state_dict
 
 from clr_gan_jax import build, sharding, train
 from clr_gan_jax.errors import UserError
 from clr_gan_jax.methods import PhaseInputs
 from clr_gan_jax.models import stylegan2
+from clr_gan_jax.models.stylegan2 import official_weights
 from clr_gan_jax.models.stylegan2.discriminator import Decoder
 from clr_gan_jax.models.stylegan2.layers import block_channels
 from clr_gan_jax.objectives import PLUGINS, glead
@@ -288,3 +290,36 @@ def test_tiny_clr_trains_with_finite_losses():
         assert expected <= set(metrics)
         assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
     assert int(state.step) == 2
+
+
+OFFICIAL_DECODER = ("b8_dec", "b16_dec", "img_proj", "feat_proj1", "feat_proj2")
+
+
+def test_decoder_heads_and_g_decoding_match_the_official_glead_code():
+    """tests/data/glead_official.npz (see tests/data/README.md): the official networks_glead.py D (32 px, decoder to
+    16 px, res_g 8) and its G's blocks above 8 px decoding the resized heads, on fixed random weights."""
+    f = load_fixture("glead_official.npz")
+    G, D = stylegan2.build(
+        (32, 32, 3), z_dim=512, w_dim=512, mapping_layers=1, channel_base=128, channel_max=16, d_decoder=(16, 8, 512)
+    )
+    d_sd = {("decoder." + k if k.split(".")[0] in OFFICIAL_DECODER else k): v for k, v in state_dict(f, "D").items()}
+    out = jax.jit(D.apply)(official_weights.discriminator_variables(D, d_sd), nhwc(f["d_input"]))
+    assert_close(out["logits"], f["logits"][:, 0])
+    assert_close(out["glead_image"], nhwc(f["inter_img"]))
+    assert_close(out["glead_feature"], nhwc(f["inter_feat"]))
+    assert_close(out["glead_w"], f["ws"][:, 0])
+    assert_close(glead.resize(out["glead_feature"], 8), nhwc(f["feat8"]))
+    assert_close(glead.resize(out["glead_image"], 8), nhwc(f["img8"]))
+    assert_close(glead.cosine_distance(nhwc(f["feat8"]), nhwc(f["cos_target"])), f["cos_dist"])
+
+    initial = jax.jit(functools.partial(G.init, noise_mode="const"))(jax.random.key(0), jnp.zeros((1, 512)))
+    g_variables = official_weights.state_dict_to_variables(  # only the blocks above 8 px are in the fixture
+        state_dict(f, "G"),
+        initial,
+        resample_filter=G.resample_filter,
+        skip=lambda path: path[0] == "w_avg" or path[1] == "mapping_network" or path[2] in ("b4", "b8"),
+    )
+    ws = jnp.repeat(jnp.asarray(f["ws"]), 5, axis=1)
+    decode = functools.partial(G.apply, method="synthesis_from", noise_mode="const", train=True)
+    decoded = jax.jit(decode)(g_variables, ws, nhwc(f["feat8"]), nhwc(f["img8"]))
+    assert_close(decoded, nhwc(f["decoded"]), tol=1e-4)
