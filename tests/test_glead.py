@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from helpers import assert_close, load_config_file, load_fixture, nhwc, state_dict
 
-from clr_gan_jax import build, sharding, train
+from clr_gan_jax import build, npz, sharding, train
 from clr_gan_jax.errors import UserError
 from clr_gan_jax.methods import PhaseInputs
+from clr_gan_jax.metrics import lpips
 from clr_gan_jax.models import stylegan2
 from clr_gan_jax.models.stylegan2 import official_weights
 from clr_gan_jax.models.stylegan2.discriminator import Decoder
@@ -323,3 +324,19 @@ def test_decoder_heads_and_g_decoding_match_the_official_glead_code():
     decode = functools.partial(G.apply, method="synthesis_from", noise_mode="const", train=True)
     decoded = jax.jit(decode)(g_variables, ws, nhwc(f["feat8"]), nhwc(f["img8"]))
     assert_close(decoded, nhwc(f["decoded"]), tol=1e-4)
+
+
+def test_lpips_distances_read_the_weights_file(tmp_path):
+    """glead.lpips_weights is loaded at build; the plugin's lpips distance is the batch mean of LPIPS with it."""
+    images = jax.ShapeDtypeStruct((1, lpips.MIN_SIZE, lpips.MIN_SIZE, 3), jnp.float32)
+    shapes = jax.eval_shape(lpips.LPIPS().init, jax.random.key(0), images, images)["params"]
+    rng = np.random.default_rng(0)
+    flat = {k: rng.uniform(0.0, 0.1, v.shape).astype(np.float32) for k, v in npz.flatten(shapes).items()}
+    np.savez(tmp_path / "lpips.npz", **flat)
+    config = micro_glead("ffhq", **{"glead.lpips_weights": str(tmp_path / "lpips.npz")})
+    plugin = PLUGINS.get("glead")(config)
+    x, y = (jax.random.uniform(jax.random.key(i), (2, 32, 32, 3), minval=-1, maxval=1) for i in (1, 2))
+    expected = lpips.lpips_distance({"params": npz.unflatten(flat)}, x, y).mean()
+    assert (plugin.real_distance, plugin.fake_distance) == ("lpips", "lpips")  # pure GLeaD: LPIPS in both branches
+    np.testing.assert_allclose(jax.jit(functools.partial(plugin.distance, "lpips"))(x, y), expected, rtol=1e-5)
+    assert float(expected) > 0
