@@ -17,7 +17,7 @@ import ml_collections
 from clr_gan_jax import data, methods, models, sharding
 from clr_gan_jax.errors import require_number
 from clr_gan_jax.methods import METHODS, Method
-from clr_gan_jax.objectives import build_plugins, heads_of
+from clr_gan_jax.objectives import build_plugins, decoder_of, heads_of
 from clr_gan_jax.state import TrainState
 
 LOOP_INTERVALS = ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "num_samples")
@@ -57,7 +57,7 @@ def build(
     example_shape = tuple(example_shape) if example_shape is not None else data.example_shape(config.data)
     plugins = build_plugins(config)
     require_number("model.z_dim", config.model.z_dim, at_least=1, integer=True)
-    networks = models.build(config.model, example_shape, heads_of(plugins))
+    networks = models.build(config.model, example_shape, heads_of(plugins), decoder_of(plugins))
     method = METHODS.get(config.method)(config, networks, plugins, example_shape)
     _check_plugins(method, networks, plugins, example_shape)
     return Experiment(config=config, method=method, example_shape=example_shape)

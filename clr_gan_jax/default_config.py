@@ -96,6 +96,20 @@ def base_config() -> ml_collections.ConfigDict:
     c.aux_classifier.weight = 1.0
     c.aux_classifier.fakes_in_d = False  # True: D's loss adds weight * CE(fake class) too (the ACGAN paper's L_C)
 
+    # GLeaD (stylegan2 only; configs/glead.py): D's linear decoder gives an image, a G feature map and a w from
+    # which G's synthesis blocks above res_g, as a frozen decoder, must rebuild D's input (D's loss only)
+    c.glead = ml_collections.ConfigDict()
+    c.glead.enabled = False
+    c.glead.res_g = 64  # G's block resolution the decoding starts from (official: 64 FFHQ, 32 LSUN)
+    c.glead.decoder_res = 64  # D's decoder output resolution (official: 64)
+    c.glead.real_weight = 10.0  # weight of the real reconstruction real_distance(x, G_above(D(x)))
+    c.glead.real_distance = "lpips"  # lpips (official) | mse
+    c.glead.fake_target = "gfeat"  # gfeat: G's res_g feature of the fake (GLeaD + GGDR) | gfwimage: the fake
+    c.glead.fake_weight = 10.0  # official: 10 for gfeat, 3 for gfwimage
+    c.glead.fake_distance = "cosine"  # gfeat: cosine | mse; gfwimage: lpips | mse
+    c.glead.in_dreg = True  # the official code adds the real reconstruction in D's R1 phase too (gain 16)
+    c.glead.lpips_weights = ""  # LPIPS AlexNet .npz (metrics/convert_lpips.py), needed by the lpips distances
+
     # ADA (StyleGAN2-ADA's augmentation, any method): every image D sees, real or fake, is augmented, each
     # transform of the pipe running on a sample with probability p; p adapts so that the mean sign of D's
     # logits on augmented reals stays near augment.target

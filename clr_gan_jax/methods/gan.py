@@ -41,7 +41,7 @@ from clr_gan_jax.methods.base import (
     to_model_input,
 )
 from clr_gan_jax.models import Networks
-from clr_gan_jax.objectives import ADVERSARIAL, Adversarial, DView, GView, Plugin, penalties
+from clr_gan_jax.objectives import ADVERSARIAL, Adversarial, DView, GView, Plugin, decoder_of, penalties
 from clr_gan_jax.state import TrainState
 
 
@@ -139,6 +139,7 @@ def build(
     config: ml_collections.ConfigDict, networks: Networks, plugins: tuple[Plugin, ...], example_shape: tuple[int, ...]
 ) -> Method:
     t, o, loss = config.train, config.optim, config.loss
+    require(decoder_of(plugins) is None, "GLeaD (glead.enabled) needs method='stylegan2'")
     require_number("train.n_critic", t.n_critic, at_least=1, integer=True)
     require_number("train.ema_decay", t.ema_decay, at_least=0, below=1)
     require_number("loss.r1_gamma", loss.r1_gamma, at_least=0)

@@ -5,8 +5,8 @@ Four phases per step, in the official order (training/training_loop.py, training
   g_reg  Greg, every train.g_reg_interval steps: the path-length penalty on batch / pl_batch_shrink, on the
          style-mixed ws, scaled by the interval; its running mean lives in ``TrainState.aux['pl_mean']``
   d      Dmain: softplus(D(G(z))) + softplus(-D(x)), plus the plugins' D terms (CLR's latent restoration)
-  d_reg  Dreg, every train.d_reg_interval steps: R1 on the reals, (gamma / 2) E||grad_x D(x)||^2, scaled by
-         the interval
+  d_reg  Dreg, every train.d_reg_interval steps: R1 on the reals, (gamma / 2) E||grad_x D(x)||^2, plus the
+         plugins' D regularisation terms (GLeaD's real reconstruction, as officially), scaled by the interval
 Every G call in training mode (in the g, g_reg and d phases, and CLR's reconstruction) draws random
 noise, style-mixes with probability loss.style_mixing_prob at one random cutoff per call, and moves
 w_avg; the mixing's second mapping does not. Adam's lr and betas are scaled by k/(k+1) for the
@@ -15,7 +15,10 @@ gradient is sanitised (NaN -> 0, +-Inf -> +-1e5) first. After the phases, the EM
 beta = 0.5 ** (batch / ema_nimg), ema_nimg = min(ema_kimg * 1000, images seen * ema_rampup) with a
 ramp-up, and G's w_avg and noise buffers are copied to it. With ``augment.pipe`` set, D sees every
 image through ADA's augmentation (R1 taken through it w.r.t. the un-augmented reals), the d and d_reg
-phases add the signs of D on augmented reals to ``aux['ada']``, and p adapts (`methods.ada`).
+phases add the signs of D on augmented reals to ``aux['ada']``, and p adapts (`methods.ada`). A plugin
+with a decoder (GLeaD) gets, in the d and d_reg phases, the live G's upper synthesis blocks with its
+parameters as constants (random noise, in training mode) and, for the fakes, G's block output at the
+decoder's feature resolution from the same synthesis call.
 
 Where this differs from the official code, on purpose: the minibatch-std groups and the path-length
 mean span the global batch (the official code forms them per GPU), so 1 and 8 devices train alike;
@@ -47,7 +50,7 @@ from clr_gan_jax.methods.base import (
     to_model_input,
 )
 from clr_gan_jax.models import Networks
-from clr_gan_jax.objectives import DView, GView, Plugin
+from clr_gan_jax.objectives import Decoder, DView, GView, Plugin, decoder_of
 from clr_gan_jax.state import TrainState
 
 
@@ -69,6 +72,7 @@ class StyleGAN2Losses:
     g_reg_interval: int = 4
     d_reg_interval: int = 16
     ada: ada_lib.Ada = ada_lib.Ada()
+    decoder: Decoder | None = None
 
     def sample_latents(self, rng: jax.Array, n: int) -> dict[str, jax.Array]:
         z_rng, label_rng = jax.random.split(rng)
@@ -110,9 +114,17 @@ class StyleGAN2Losses:
         other = g(jax.random.normal(z_rng, z.shape, z.dtype), labels, method="mapping", update_w_avg=False)
         return jnp.where((jnp.arange(self.num_ws) < cutoff)[None, :, None], ws, other)
 
-    def run_g(self, g: Apply, latents: dict, rng: jax.Array) -> jax.Array:
-        """G(z) as the official run_G: style mixing, random noise (from g's rng), w_avg moved."""
-        return g(self.mixed_ws(g, latents, rng), method="synthesis", noise_mode="random", train=True)
+    def run_g(self, g: Apply, latents: dict, rng: jax.Array, feature_res: int | None = None):
+        """G(z) as the official run_G: style mixing, random noise (from g's rng), w_avg moved; with
+        ``feature_res``, (G(z), G's block output at that resolution)."""
+        ws = self.mixed_ws(g, latents, rng)
+        return g(ws, method="synthesis", noise_mode="random", train=True, feature_res=feature_res)
+
+    def g_decoder(self, g: Apply):
+        """GLeaD's ``decode(ws, feature_map, image)``: g's synthesis blocks above the feature map's resolution."""
+        return lambda ws, feature, image: g(
+            ws, feature, image, method="synthesis_from", noise_mode="random", train=True
+        )
 
     def run_d(self, d: ada_lib.Shown, images: jax.Array, labels) -> dict:
         return d(images, labels)
@@ -176,20 +188,41 @@ class StyleGAN2Losses:
         real, real_labels = self._reals(inputs)
         latents = inputs.constrain(self.sample_latents(latent_rng, real.shape[0]))
         g, d = self._networks(inputs, "d", params, noise_rng)
-        fake = jax.lax.stop_gradient(self.run_g(g, latents, mix_rng))
+        generated = self.run_g(g, latents, mix_rng, self.decoder.feature_resolution if self.decoder else None)
+        fake, fake_g_feature = jax.lax.stop_gradient(generated if self.decoder else (generated, None))
         fake_out = self.run_d(d, fake, latents.get("labels"))
         real_out = self.run_d(d, real, real_labels)
         terms = {"d_adv": jax.nn.softplus(fake_out["logits"]).mean() + jax.nn.softplus(-real_out["logits"]).mean()}
-        view = DView(real=real, fake=fake, real_out=real_out, fake_out=fake_out, latents=latents, labels=real_labels)
+        view = DView(
+            real=real,
+            fake=fake,
+            real_out=real_out,
+            fake_out=fake_out,
+            latents=latents,
+            labels=real_labels,
+            fake_g_feature=fake_g_feature,
+            decode=self.g_decoder(g) if self.decoder else None,
+        )
         return d_phase_result(terms, view, self.plugins, self.ada, inputs.aux, {"g": g.collections})
 
     def d_reg(self, params, inputs: PhaseInputs):
         real, real_labels = self._reals(inputs)
-        _, d = self._networks(inputs, "d", params, None)
+        g, d = self._networks(inputs, "d", params, jax.random.fold_in(inputs.rng, 1) if self.decoder else None)
         real_out, input_grads = d.with_input_grad(real, real_labels)
-        penalty = 0.5 * self.r1_gamma * jnp.square(input_grads).reshape(real.shape[0], -1).sum(axis=1).mean()
+        terms = {"d_r1": 0.5 * self.r1_gamma * jnp.square(input_grads).reshape(real.shape[0], -1).sum(axis=1).mean()}
+        view = DView(
+            real=real,
+            fake=None,
+            real_out=real_out,
+            fake_out=None,
+            latents={},
+            labels=real_labels,
+            decode=self.g_decoder(g) if self.decoder else None,
+        )
+        for plugin in self.plugins:
+            terms = terms | plugin.d_reg_terms(view)
         aux = self.ada.observe(inputs.aux, real_out["logits"])  # the official loop counts these signs too
-        return penalty * self.d_reg_interval, PhaseOutput(metrics={"d_r1": penalty}, aux=aux)
+        return sum(terms.values()) * self.d_reg_interval, PhaseOutput(metrics=terms, aux=aux)
 
 
 @METHODS.register("stylegan2")
@@ -229,6 +262,7 @@ def build(
         g_reg_interval=t.g_reg_interval,
         d_reg_interval=t.d_reg_interval,
         ada=ada_lib.build(config.augment, t.batch_size, example_shape),
+        decoder=decoder_of(plugins),
     )
     phases = [Phase("g", "g", losses.g_main)]
     if loss.pl_weight > 0:

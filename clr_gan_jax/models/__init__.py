@@ -4,7 +4,8 @@ Every generator is called as ``G.apply(variables, z, labels, train=...)`` and ev
 discriminator as ``D.apply(variables, x, labels, train=...)``, returning a dict of named
 outputs: ``logits`` (N,), ``features`` (N, F) (its penultimate features) and one entry per
 requested head. The modules themselves take plain arguments; only the builders here read
-the config.
+the config. A ``decoder`` (resolution, feature resolution, w width) asks for GLeaD's decoder in D,
+which only the stylegan2 architecture has.
 """
 
 from typing import NamedTuple
@@ -29,6 +30,7 @@ ARCHITECTURES = Registry("model.arch")
 MATMUL_DTYPES = ("float32", "bfloat16")
 
 Heads = tuple[tuple[str, int], ...]
+Decoder = tuple[int, int, int] | None
 
 
 class Networks(NamedTuple):
@@ -36,9 +38,17 @@ class Networks(NamedTuple):
     discriminator: nn.Module
 
 
-def build(model_config: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads = ()) -> Networks:
+def build(
+    model_config: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads = (), decoder: Decoder = None
+) -> Networks:
     """The networks of ``model_config`` for examples of ``example_shape``; D gets ``heads`` ((name, width) pairs)."""
-    return ARCHITECTURES.get(model_config.arch)(model_config, tuple(example_shape), tuple(heads))
+    builder = ARCHITECTURES.get(model_config.arch)
+    if decoder is None:
+        return builder(model_config, tuple(example_shape), tuple(heads))
+    require(
+        model_config.arch == "stylegan2", f"GLeaD's decoder needs model.arch='stylegan2', got {model_config.arch!r}"
+    )
+    return builder(model_config, tuple(example_shape), tuple(heads), tuple(decoder))
 
 
 @ARCHITECTURES.register("dcgan")
@@ -110,7 +120,9 @@ def _mlp(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: He
 
 
 @ARCHITECTURES.register("stylegan2")
-def _stylegan2(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads) -> Networks:
+def _stylegan2(
+    m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads, decoder: Decoder = None
+) -> Networks:
     require(len(example_shape) == 3, f"model.arch='stylegan2' needs images, but the data are {example_shape}-shaped")
     resolution = example_shape[0]
     require(
@@ -137,5 +149,6 @@ def _stylegan2(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], hea
             mbstd_group_size=m.mbstd_group_size,
             compute_dtype=m.compute_dtype,
             d_heads=heads,
+            d_decoder=decoder,
         )
     )

@@ -37,6 +37,7 @@ class AuxClassifier:
     num_classes: int
     weight: float = 1.0
     fakes_in_d: bool = False
+    decoder = None  # no decoder in D
 
     @property
     def heads(self) -> Heads:
@@ -50,6 +51,9 @@ class AuxClassifier:
         if self.fakes_in_d:
             loss = loss + cross_entropy(view.fake_out[HEAD], view.latents["labels"])
         return {"d_cls": self.weight * loss}
+
+    def d_reg_terms(self, view: DView) -> dict[str, jax.Array]:
+        return {}
 
     def g_terms(self, view: GView) -> dict[str, jax.Array]:
         return {"g_cls": self.weight * cross_entropy(view.fake_out[HEAD], view.latents["labels"])}

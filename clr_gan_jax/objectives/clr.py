@@ -33,6 +33,7 @@ class CLR:
     distance: str = "mse"
     phi: str = "head"
     z_dim: int = 100
+    decoder = None  # no decoder in D
 
     @property
     def heads(self) -> Heads:
@@ -55,6 +56,9 @@ class CLR:
     def d_terms(self, view: DView) -> dict[str, jax.Array]:
         """Latent restoration; the view's fakes carry no gradient to G, so this trains D only."""
         return {"d_clr": self.w_clr * self.dist(view.latents["z"], self.phi_of(view.fake_out))}
+
+    def d_reg_terms(self, view: DView) -> dict[str, jax.Array]:
+        return {}
 
     def g_terms(self, view: GView) -> dict[str, jax.Array]:
         """Reconstruction of the reals from D's code of them; D is frozen and phi(x) a constant: trains G only."""

@@ -5,31 +5,52 @@ A method hands its plugins what its main D and G losses computed, as a `DView` o
 fixed inside the term by what it reads through ``jax.lax.stop_gradient``: the views give
 fakes to D terms already stopped, and ``GView.discriminator`` is D with frozen parameters.
 Plugins are built by name from the config section of the same name when its ``enabled``
-field is true (``--config.clr.enabled=False`` removes CLR).
+field is true (``--config.clr.enabled=False`` removes CLR). A plugin that sets ``decoder`` (GLeaD)
+gets GLeaD's decoder in D, G's block output at the decoder's feature resolution for the fakes, and
+G's upper synthesis blocks as a frozen decoder (``DView.decode``); only the stylegan2 method provides these.
 """
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import ml_collections
 
+from clr_gan_jax.errors import require
 from clr_gan_jax.registry import Registry
 
 Heads = tuple[tuple[str, int], ...]
 
 
+class Decoder(NamedTuple):
+    """GLeaD's decoder in D: its output ``resolution``, the resolution of G's block feature its feature head
+    predicts, and the width of its w head."""
+
+    resolution: int
+    feature_resolution: int
+    w_dim: int
+
+
 @dataclasses.dataclass(frozen=True)
 class DView:
-    """What D's main loss computed on one real batch and one batch of fakes (fakes without a gradient path to G)."""
+    """What D's main loss computed on one real batch and one batch of fakes (fakes without a gradient path to G).
+
+    In D's regularisation phase (`Plugin.d_reg_terms`) there are no fakes: ``fake``, ``fake_out`` are None and
+    ``latents`` empty. With a plugin's ``decoder``: ``fake_g_feature`` is G's block output at the decoder's
+    feature resolution for the fakes (no gradient path to G either), and ``decode(ws, feature_map, image)``
+    runs G's synthesis blocks above the feature map's resolution in training mode (random noise) with G's
+    parameters as constants.
+    """
 
     real: jax.Array
-    fake: jax.Array
+    fake: jax.Array | None
     real_out: dict[str, jax.Array]
-    fake_out: dict[str, jax.Array]
+    fake_out: dict[str, jax.Array] | None
     latents: dict[str, jax.Array]
     labels: jax.Array | None
+    fake_g_feature: jax.Array | None = None
+    decode: Callable[[jax.Array, jax.Array, jax.Array], jax.Array] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,11 +73,15 @@ class GView:
 
 class Plugin(Protocol):
     heads: Heads
+    decoder: Decoder | None
 
     def check(self, d_outputs: dict[str, jax.ShapeDtypeStruct], latents: dict[str, jax.ShapeDtypeStruct]) -> None:
         """Raises UserError if D's outputs or the latents (shapes only) do not fit the plugin."""
 
     def d_terms(self, view: DView) -> dict[str, jax.Array]: ...
+
+    def d_reg_terms(self, view: DView) -> dict[str, jax.Array]:
+        """Terms added to D's lazy regularisation loss (before its scaling by the interval), on the reals only."""
 
     def g_terms(self, view: GView) -> dict[str, jax.Array]: ...
 
@@ -67,6 +92,13 @@ PLUGINS = Registry("plugin")
 def build_plugins(config: ml_collections.ConfigDict) -> tuple[Plugin, ...]:
     """The plugins whose config section (``config.<name>``) is enabled, in registration order."""
     return tuple(PLUGINS.get(name)(config) for name in PLUGINS if name in config and config[name].enabled)
+
+
+def decoder_of(plugins: tuple[Plugin, ...]) -> Decoder | None:
+    """The decoder the plugins ask D for (at most one kind), or None."""
+    decoders = {plugin.decoder for plugin in plugins if plugin.decoder is not None}
+    require(len(decoders) <= 1, f"the plugins ask for different decoders in D: {sorted(decoders)}")
+    return decoders.pop() if decoders else None
 
 
 def heads_of(plugins: tuple[Plugin, ...]) -> Heads:

@@ -27,12 +27,14 @@ def build(
     mbstd_group_size: int | None = 4,
     compute_dtype: str = "float32",
     d_heads: tuple[tuple[str, int], ...] = (),
+    d_decoder: tuple[int, int, int] | None = None,
 ) -> tuple[Generator, Discriminator]:
     """(Generator, Discriminator) for images of ``data_shape`` (R, R, C), as the official train.py builds them.
 
     The official cfgs: channel_base = fmaps * 32768 with channel_max 512; 'cifar' is fmaps 1, mapping_layers 2,
     d_architecture 'orig', mbstd_group_size 32; the paper configs use 8 mapping layers. ``num_fp16_res`` and
-    ``conv_clamp`` (official: 4 and 256) set where ``compute_dtype`` applies and the clamp.
+    ``conv_clamp`` (official: 4 and 256) set where ``compute_dtype`` applies and the clamp. ``d_decoder``:
+    (resolution, feature resolution, w width) of GLeaD's decoder in D, None for none.
     """
     resolution, width, channels = data_shape
     if resolution != width:
@@ -52,7 +54,15 @@ def build(
     generator = Generator(
         z_dim=z_dim, w_dim=w_dim, mapping_layers=mapping_layers, architecture=g_architecture, **shared
     )
+    decoder_res, decoder_feature_res, decoder_w_dim = d_decoder or (0, 0, 0)
     discriminator = Discriminator(
-        architecture=d_architecture, mbstd_group_size=mbstd_group_size, heads=tuple(map(tuple, d_heads)), **shared
+        architecture=d_architecture,
+        mbstd_group_size=mbstd_group_size,
+        heads=tuple(map(tuple, d_heads)),
+        decoder_res=decoder_res,
+        decoder_feature_res=decoder_feature_res,
+        decoder_w_dim=decoder_w_dim,
+        **shared,
     )
+    discriminator.check_decoder()
     return generator, discriminator

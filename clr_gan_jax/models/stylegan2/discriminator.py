@@ -5,6 +5,7 @@ conv0 3x3, conv1 3x3 with FIR downsampling; 'resnet' adds a 1x1 downsampling ski
 sqrt(0.5)), then the 4x4 epilogue: minibatch std, 3x3 conv, FC on the (C, H, W)-ordered flattening, FC out.
 CLR-GAN's phi (``latent_code`` in its code) is the output of the epilogue's first FC after its activation.
 A conditional D projects the output on ``cmap``, a mapping of the one-hot label (8 lrelu FC layers by default).
+With ``decoder_res`` > 0, GLeaD's decoder (official ``networks_glead.py``) runs on the block outputs: see `Decoder`.
 """
 
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from clr_gan_jax.models.stylegan2.layers import (
     one_hot_labels,
 )
 
-RESERVED_OUTPUTS = ("logits", "features", "blocks")
+RESERVED_OUTPUTS = ("logits", "features", "blocks", "glead_image", "glead_feature", "glead_w")
 
 
 class DiscriminatorBlock(nn.Module):
@@ -100,6 +101,41 @@ class DiscriminatorEpilogue(nn.Module):
         return out[:, 0], features
 
 
+class Decoder(nn.Module):
+    """GLeaD's purely linear U-Net-style decoder over D's block outputs, and its three heads.
+
+    Block ``b{r}_dec`` for r = 8, 16, ..., ``resolution``: a 1x1 linear convolution with FIR upsampling by 2
+    (equalized lr, zero-initialised bias, no clamp, no nonlinearity) to channels[r]; the 8x8 block reads D's 4x4
+    features, every later one the previous output concatenated with D's block output at r/2. On the result,
+    1x1 linear heads: ``img_proj`` (an image), ``feat_proj1`` (G's block feature at ``feature_resolution``) and
+    ``feat_proj2`` averaged over the pixels (one w). Runs in float32 (the official concatenation promotes the
+    fp16 block outputs to the decoder's float32).
+    """
+
+    resolution: int
+    feature_channels: int
+    w_dim: int
+    img_channels: int
+    channel_base: int
+    channel_max: int
+    resample_filter: Sequence[float] = DEFAULT_FILTER
+
+    @nn.compact
+    def __call__(self, blocks: dict[int, jnp.ndarray]) -> dict[str, jnp.ndarray]:
+        y = blocks[4].astype(jnp.float32)
+        for r in [2**i for i in range(3, check_resolution(self.resolution) + 1)]:
+            if r > 8:
+                y = jnp.concatenate([y, blocks[r // 2].astype(jnp.float32)], axis=-1)
+            channels = block_channels(r, self.channel_base, self.channel_max)
+            y = Conv2dLayer(channels, 1, up=2, resample_filter=self.resample_filter, name=f"b{r}_dec")(y)
+        w = Conv2dLayer(self.w_dim, 1, name="feat_proj2")(y)
+        return {
+            "glead_image": Conv2dLayer(self.img_channels, 1, name="img_proj")(y),
+            "glead_feature": Conv2dLayer(self.feature_channels, 1, name="feat_proj1")(y),
+            "glead_w": w.mean(axis=(1, 2)),
+        }
+
+
 class Discriminator(nn.Module):
     """StyleGAN2 discriminator: ``D.apply(variables, images, labels, train=...)`` -> dict of outputs.
 
@@ -108,7 +144,10 @@ class Discriminator(nn.Module):
     - ``"logits"`` (N,);
     - ``"features"`` (N, channels at 4x4): the epilogue FC output after its activation (CLR-GAN's phi);
     - ``"blocks"``: {resolution: output of the block that produces it}, e.g. {16: (N, 16, 16, C), ..., 4: ...};
-    - one entry per ``heads`` (name, width): a linear equalized-lr FC layer on ``features``.
+    - one entry per ``heads`` (name, width): a linear equalized-lr FC layer on ``features``;
+    - with ``decoder_res`` > 0 (GLeaD), the `Decoder`'s ``"glead_image"`` (N, decoder_res, decoder_res,
+      img_channels), ``"glead_feature"`` (N, decoder_res, decoder_res, channels[decoder_feature_res]) and
+      ``"glead_w"`` (N, decoder_w_dim). channels[] are the generator's too (they share channel_base and max).
     The blocks at the top ``num_fp16_res`` resolutions compute in ``compute_dtype``; the epilogue in float32.
     ``train`` changes nothing (no dropout or batch statistics); it is accepted for the project's convention.
     """
@@ -128,7 +167,29 @@ class Discriminator(nn.Module):
     mapping_lr_multiplier: float = 0.01
     resample_filter: Sequence[float] = DEFAULT_FILTER
     heads: tuple[tuple[str, int], ...] = ()
+    decoder_res: int = 0
+    decoder_feature_res: int = 0
+    decoder_w_dim: int = 0
     compute_dtype: Any = jnp.float32
+
+    def check_decoder(self) -> None:
+        """Raises UserError unless the decoder is off or fits the image resolution (G must have blocks above
+        ``decoder_feature_res`` to decode from it)."""
+        if self.decoder_res == 0:
+            return
+        powers = {2**i for i in range(2, 16)}
+        if self.decoder_res not in powers or not 8 <= self.decoder_res <= self.img_resolution:
+            raise UserError(
+                f"decoder_res must be a power of two from 8 to the image resolution {self.img_resolution}, "
+                f"got {self.decoder_res}"
+            )
+        if self.decoder_feature_res not in powers or self.decoder_feature_res >= self.img_resolution:
+            raise UserError(
+                f"the decoded feature resolution must be a power of two from 4 below the image resolution "
+                f"{self.img_resolution}, got {self.decoder_feature_res}"
+            )
+        if self.decoder_w_dim < 1:
+            raise UserError(f"the decoder's w width must be >= 1, got {self.decoder_w_dim}")
 
     @nn.compact
     def __call__(self, images, labels=None, *, train: bool = True):
@@ -144,6 +205,7 @@ class Discriminator(nn.Module):
         names = [name for name, _ in self.heads]
         if len(set(names)) != len(names) or set(names) & set(RESERVED_OUTPUTS):
             raise UserError(f"discriminator heads must have distinct names other than {RESERVED_OUTPUTS}, got {names}")
+        self.check_decoder()
         c = one_hot_labels(labels, self.c_dim, "discriminator")
 
         def channels(res):
@@ -192,4 +254,16 @@ class Discriminator(nn.Module):
         outputs = {"logits": logits, "features": features, "blocks": blocks}
         for name, width in self.heads:
             outputs[name] = FullyConnected(width, name=f"head_{name}")(features)
+        if self.decoder_res:
+            decoder = Decoder(
+                self.decoder_res,
+                feature_channels=channels(self.decoder_feature_res),
+                w_dim=self.decoder_w_dim,
+                img_channels=self.img_channels,
+                channel_base=self.channel_base,
+                channel_max=self.channel_max,
+                resample_filter=self.resample_filter,
+                name="decoder",
+            )
+            outputs.update(decoder(blocks))
         return outputs

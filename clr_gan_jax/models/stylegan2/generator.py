@@ -166,6 +166,10 @@ class SynthesisNetwork(nn.Module):
 
     The blocks at the top ``num_fp16_res`` resolutions compute in ``compute_dtype`` (the official fp16 blocks;
     bfloat16 on GPU/TPU), the others and the image sum in float32; parameters stay float32.
+    ``feature_res`` also returns the output of block ``feature_res`` (after conv1, before ToRGB; GLeaD's
+    ``feats[res]``) as float32. ``start=(x, img)`` runs only the blocks above x's resolution, from that block
+    output and image (GLeaD's ``feat2img``): ws then has one w per remaining conv plus the last ToRGB,
+    2 log2(R / res) + 1, sliced from 0 as the full network slices its own.
     """
 
     w_dim: int
@@ -181,17 +185,35 @@ class SynthesisNetwork(nn.Module):
     compute_dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, ws, *, noise_mode: str = "random", train: bool = False, fused_modconv: bool | None = None):
+    def __call__(
+        self,
+        ws,
+        *,
+        noise_mode: str = "random",
+        train: bool = False,
+        fused_modconv: bool | None = None,
+        feature_res: int | None = None,
+        start: tuple | None = None,
+    ):
         check_architecture(self.architecture)
         check_noise_mode(noise_mode)
-        expected = (num_ws(self.img_resolution), self.w_dim)
+        log2 = check_resolution(self.img_resolution)
+        x = img = None
+        first = 2
+        if start is not None:
+            x, img = start
+            first = check_resolution(x.shape[1]) + 1
+            if first > log2:
+                raise UserError(f"synthesis: no block above {x.shape[1]}x{x.shape[1]} at {self.img_resolution} px")
+        remaining = num_ws(self.img_resolution) if start is None else 2 * (log2 - first + 1) + 1
+        expected = (remaining, self.w_dim)
         if ws.ndim != 3 or ws.shape[1:] != expected:
             raise UserError(f"synthesis: ws must have shape (N, {expected[0]}, {expected[1]}), got {ws.shape}")
         ws = ws.astype(jnp.float32)
         low_precision_from = fp16_resolution(self.img_resolution, self.num_fp16_res)
-        x = img = None
+        feature = None
         w_idx = 0
-        for res in [2**i for i in range(2, check_resolution(self.img_resolution) + 1)]:
+        for res in [2**i for i in range(first, log2 + 1)]:
             dtype = self.compute_dtype if res >= low_precision_from else jnp.float32
             block = SynthesisBlock(
                 in_channels=0 if res == 4 else block_channels(res // 2, self.channel_base, self.channel_max),
@@ -212,7 +234,15 @@ class SynthesisNetwork(nn.Module):
             if fused is None:  # the official default: fused for inference in float32 or with one sample
                 fused = not train and (jnp.dtype(dtype) == jnp.float32 or ws.shape[0] == 1)
             x, img = block(x, img, block_ws, noise_mode=noise_mode, fused_modconv=fused)
-        return img
+            if res == feature_res:
+                feature = x.astype(jnp.float32)
+        if feature_res is None:
+            return img
+        if feature is None:
+            raise UserError(
+                f"synthesis: no block at feature_res={feature_res} (blocks {2**first}..{self.img_resolution})"
+            )
+        return img, feature
 
 
 class Generator(nn.Module):
@@ -295,6 +325,34 @@ class Generator(nn.Module):
             z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff, update_w_avg=update_w_avg
         )
 
-    def synthesis(self, ws, *, noise_mode: str = "random", train: bool = False, fused_modconv: bool | None = None):
-        """ws (N, num_ws, w_dim) -> images (N, R, R, img_channels) float32."""
-        return self.synthesis_network(ws, noise_mode=noise_mode, train=train, fused_modconv=fused_modconv)
+    def synthesis(
+        self,
+        ws,
+        *,
+        noise_mode: str = "random",
+        train: bool = False,
+        fused_modconv: bool | None = None,
+        feature_res: int | None = None,
+    ):
+        """ws (N, num_ws, w_dim) -> images (N, R, R, img_channels) float32; with ``feature_res``, (images, the
+        output of that block (N, res, res, channels[res]))."""
+        return self.synthesis_network(
+            ws, noise_mode=noise_mode, train=train, fused_modconv=fused_modconv, feature_res=feature_res
+        )
+
+    def synthesis_from(
+        self,
+        ws,
+        feature_map,
+        image,
+        *,
+        noise_mode: str = "random",
+        train: bool = False,
+        fused_modconv: bool | None = None,
+    ):
+        """G's blocks above res = feature_map's resolution, from x = ``feature_map`` (N, res, res, channels[res])
+        and img = ``image`` (N, res, res, img_channels): GLeaD's G as a decoder. ws: (N, 2 log2(R / res) + 1,
+        w_dim), the first for the first remaining block."""
+        return self.synthesis_network(
+            ws, noise_mode=noise_mode, train=train, fused_modconv=fused_modconv, start=(feature_map, image)
+        )
