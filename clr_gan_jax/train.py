@@ -25,6 +25,7 @@ from absl import logging
 from clr_gan_jax import build, checkpoints, data, evaluate, export, images, resources, run_summary, sharding
 from clr_gan_jax import workdir as workdir_lib
 from clr_gan_jax.errors import DataError, TrainingDivergedError, UserError
+from clr_gan_jax.objectives import plugin_names
 from clr_gan_jax.state import TrainState
 from clr_gan_jax.writers import MetricWriter, ProgressLine
 
@@ -157,11 +158,11 @@ def _train(experiment: build.Experiment, source, train_step, mesh, workdir: str,
         else None
     )
     logging.info(
-        "Training %s (%s, %s, %s) on %s for %d steps; %d devices, global batch %d; phases %s.",
+        "Training %s (%s, %s, plugins: %s) on %s for %d steps; %d devices, global batch %d; phases %s.",
         config.method,
         config.model.arch,
-        config.loss.adversarial,
-        "CLR on" if config.clr.enabled else "CLR off",
+        config.loss.adversarial if config.method == "gan" else "its own losses",
+        ", ".join(plugin_names(config)) or "none",
         config.data.name,
         t.steps,
         mesh.size,

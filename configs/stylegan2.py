@@ -41,8 +41,8 @@ base 1024, at most 64 channels, 2 mapping layers, z and w 64 wide so that CLR's 
 so a run compiles two step variants instead of four; lr 0.01 (4x the official 0.0025: at 0.0025 the
 channels were still blobs at 32 kimg, stacked_fd 37). Measured on 2 CPU cores (AMD EPYC, other jobs
 niced beside it): tiny_clr took 9m21s wall in all, 21 s to compile, 1.6 steps/s; its last grid is
-coloured tangles like the real grid, and each channel on its own shows digit-shaped strokes (0, 2, 3
-and 8 recognisable in about a third of them, the rest ambiguous); stacked_fd 25 (real digits 0.09,
+coloured tangles like the real grid, and each channel on its own shows digit-shaped strokes, mostly
+8-like loops, a minority legible as 0, 2, 3 or 4; not clean digits yet; stacked_fd 25 (real digits 0.09,
 2x2-blurred reals 94 at 8 px), stacked_modes 431 of 1000. View the channels apart to judge: the RGB overlap hides them.
 """
 

@@ -12,6 +12,7 @@ from clr_gan_jax.objectives.plugin import (
     build_plugins,
     decoder_of,
     heads_of,
+    plugin_names,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "build_plugins",
     "decoder_of",
     "heads_of",
+    "plugin_names",
 ]

@@ -89,9 +89,14 @@ class Plugin(Protocol):
 PLUGINS = Registry("plugin")
 
 
+def plugin_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
+    """The names of the plugins whose config section (``config.<name>``) is enabled, in registration order."""
+    return tuple(name for name in PLUGINS if name in config and config[name].enabled)
+
+
 def build_plugins(config: ml_collections.ConfigDict) -> tuple[Plugin, ...]:
-    """The plugins whose config section (``config.<name>``) is enabled, in registration order."""
-    return tuple(PLUGINS.get(name)(config) for name in PLUGINS if name in config and config[name].enabled)
+    """The plugins of `plugin_names`, built from the config."""
+    return tuple(PLUGINS.get(name)(config) for name in plugin_names(config))
 
 
 def decoder_of(plugins: tuple[Plugin, ...]) -> Decoder | None:
