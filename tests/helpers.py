@@ -15,7 +15,7 @@ import jax
 import numpy as np
 from PIL import Image
 
-from clr_gan_jax import build, checkpoints, sharding
+from clr_gan_jax import build, checkpoints, sharding, train
 from clr_gan_jax.default_config import base_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,6 +74,21 @@ def micro_config(variant: str = "tiny_clr", **overrides):
     config = load_config_file("configs/stylegan2.py", variant)
     config.update_from_flattened_dict({**MICRO, **overrides})
     return config
+
+
+def train_steps(config, images: np.ndarray, labels: np.ndarray, steps: int = 2):
+    """``steps`` jitted train steps of ``config`` on one device, each on the same batch: (state, each step's
+    metrics)."""
+    mesh = sharding.make_mesh(jax.devices()[:1])
+    experiment = build.build(config, 1)
+    state = build.initial_state(experiment, mesh)
+    step = build.train_step_fn(experiment, mesh)
+    history = []
+    for i in range(steps):
+        batch = train.step_batch({"image": images, "label": labels}, 1, mesh)
+        state, metrics = step(state, batch, experiment.method.active_phases(i))
+        history.append(metrics)
+    return state, history
 
 
 def load_config_file(path: str, *args):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import assert_trees_equal, load_config_file, read_jsonl, restore_state
+from helpers import assert_trees_equal, load_config_file, read_jsonl, restore_state, train_steps
 from PIL import Image
 
 from clr_gan_jax import build, evaluate, export, generate, images, sharding, train
@@ -162,14 +162,8 @@ def test_conditional_variant_trains(variant):
     """Two steps of each conditional config with CLR on 8x8 images: finite losses with the variant's own terms
     (the plain variants differ only in clr.enabled, as tests/test_configs.py checks for every zoo variant)."""
     config = tiny(load_config_file("configs/cifar10_zoo.py", variant))
-    mesh = sharding.make_mesh(jax.devices()[:1])
-    experiment = build.build(config, 1)
-    state = build.initial_state(experiment, mesh)
-    step = build.train_step_fn(experiment, mesh)
     images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 3), dtype=np.uint8)
-    for i in range(2):
-        batch = train.step_batch({"image": images, "label": np.arange(8, dtype=np.int32)}, 1, mesh)
-        state, metrics = step(state, batch, experiment.method.active_phases(i))
+    state, (*_, metrics) = train_steps(config, images, np.arange(8, dtype=np.int32))
     expected = {"d_adv", "g_adv", "d_clr", "g_rec"} | ({"d_cls", "g_cls"} if variant == "acgan_clr" else set())
     assert expected <= set(metrics) and ("d_cls" in metrics) == (variant == "acgan_clr")
     assert int(state.step) == 2 and all(np.isfinite(float(v)) for v in metrics.values())

@@ -3,12 +3,11 @@
 import glob
 import os
 
-import jax
 import numpy as np
 import pytest
-from helpers import REPO, load_config_file
+from helpers import REPO, load_config_file, train_steps
 
-from clr_gan_jax import build, evaluate, sharding, train
+from clr_gan_jax import build, evaluate, train
 from clr_gan_jax.default_config import CONDITIONAL
 
 ZOO_VARIANTS = ["dcgan", "dcgan_r1", "wgan", "wgan_gp", "sngan", "sngan_hinge", "lsgan"]
@@ -57,14 +56,8 @@ def test_zoo_variant_trains(variant):
     config.data.resolution = 8
     config.model.update(g_width=16, d_width=16, z_dim=8)
     config.train.update(batch_size=8, n_critic=1)
-    mesh = sharding.make_mesh(jax.devices()[:1])
-    experiment = build.build(config, 1)
-    state = build.initial_state(experiment, mesh)
-    step = build.train_step_fn(experiment, mesh)
     images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 3), dtype=np.uint8)
-    for i in range(2):
-        batch = train.step_batch({"image": images, "label": np.zeros(8, np.int32)}, 1, mesh)
-        state, metrics = step(state, batch, experiment.method.active_phases(i))
+    state, (*_, metrics) = train_steps(config, images, np.zeros(8, np.int32))
     terms = {"dcgan_r1": "d_r1", "wgan_gp": "d_gp"}
     expected = {"d_adv", "g_adv"} | ({"d_clr", "g_rec"} if config.clr.enabled else set())
     expected |= {terms[variant.removesuffix("_clr")]} if variant.removesuffix("_clr") in terms else set()

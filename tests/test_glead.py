@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close, load_config_file, load_fixture, nhwc, state_dict
+from helpers import assert_close, load_config_file, load_fixture, nhwc, state_dict, train_steps
 
-from clr_gan_jax import build, npz, sharding, train
+from clr_gan_jax import build, npz, sharding
 from clr_gan_jax.errors import UserError
 from clr_gan_jax.methods import PhaseInputs
 from clr_gan_jax.metrics import lpips
@@ -278,15 +278,9 @@ def test_dataset_configs_follow_the_official_scripts():
 
 def test_tiny_clr_trains_with_finite_losses():
     """Two steps of configs/glead.py:tiny_clr (pure GLeaD with MSE, and CLR) at 16 px, every phase each step."""
-    config = micro_glead("tiny_clr")
-    mesh = sharding.make_mesh(jax.devices()[:1])
-    experiment = build.build(config, 1)
-    state = build.initial_state(experiment, mesh)
-    step = build.train_step_fn(experiment, mesh)
     images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
-    for i in range(2):
-        batch = train.step_batch({"image": images, "label": np.zeros(4, np.int32)}, 1, mesh)
-        state, metrics = step(state, batch, experiment.method.active_phases(i))
+    state, history = train_steps(micro_glead("tiny_clr"), images, np.zeros(4, np.int32))
+    for metrics in history:
         expected = {"d_adv", "d_r1", "d_glead_real", "d_glead_fake", "d_reg_glead_real", "d_clr", "g_adv", "g_rec"}
         assert expected <= set(metrics)
         assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
