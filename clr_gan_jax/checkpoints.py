@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 
 import jax
 import ml_collections
@@ -262,7 +263,9 @@ def _quiet_failure():
     then prints a traceback ("RuntimeError: Event loop is closed") through sys.stderr. The caller
     reports the failure in one line; the tracebacks add nothing. While the operation runs,
     sys.stderr and orbax's log records are held: passed on whole after a success; after a failure,
-    a moment later, without tracebacks and without orbax's records.
+    a moment later, without tracebacks and without orbax's records. The abandoned operations' coroutines,
+    collected later (at the latest when the process exits), would each warn that they were never awaited:
+    after a failure that warning is silenced for the rest of the process.
     """
     real_stderr, captured = sys.stderr, io.StringIO()
     records, logger = _HoldOrbaxRecords(), std_logging.getLogger("absl")
@@ -273,6 +276,7 @@ def _quiet_failure():
         yield
     except BaseException:
         failed = True
+        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
         time.sleep(0.2)
         raise
     finally:
