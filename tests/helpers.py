@@ -56,7 +56,7 @@ MICRO = {  # StyleGAN2 + CLR at 8 px: 16 channels, z = w = the epilogue's 16 fea
     "model.channel_max": 16,
     "model.mbstd_group_size": 2,
     "train.batch_size": 8,
-    "train.g_reg_interval": 2,
+    "train.g_reg_interval": 4,
     "train.d_reg_interval": 4,
     "train.ema_kimg": 0.02,
     "train.ema_rampup": 0.5,

@@ -39,7 +39,7 @@ def inputs_of(state, batch, rng=0, nets=None):
 
 
 def test_phase_schedule_and_the_lazy_regularisation_scaling():
-    experiment = build.build(micro_config(), 1)
+    experiment = build.build(micro_config(**{"train.g_reg_interval": 2}), 1)
     method = experiment.method
     assert [p.name for p in method.phases] == ["g", "g_reg", "d", "d_reg"]  # the official order
     schedule = [method.active_phases(i) for i in range(5)]
@@ -141,7 +141,7 @@ def test_one_and_eight_devices_train_alike_and_a_restored_state_resumes_bitwise(
     """Four steps on 1 device, on 8, and on 1 with a save and restore after step 2: the 8-device run agrees with
     the 1-device one, the restored run equals it bitwise (w_avg, noise buffers, the path-length mean and both
     optimizers included). With both regularisers every 2 steps, every phase runs and only 2 variants compile."""
-    config = micro_config(**{"train.d_reg_interval": 2})
+    config = micro_config(**{"train.g_reg_interval": 2, "train.d_reg_interval": 2})
     images = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 8, 3), dtype=np.uint8)
     experiments, steps = {}, {}
 
