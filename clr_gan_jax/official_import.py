@@ -1,4 +1,4 @@
-"""``--mode=import``: an official StyleGAN2-ADA or CLR-GAN run's weights as a checkpoint of this package.
+"""``--mode=import``: an official StyleGAN2-ADA, CLR-GAN or GLeaD run's weights as a checkpoint of this package.
 
 The weights file is a dict of state dicts ``{"G": ..., "D": ..., "G_ema": ...}`` written with the
 official code (README, "Official weights"); G_ema is required, G and D are optional (a missing G

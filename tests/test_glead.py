@@ -1,5 +1,5 @@
 """GLeaD (+GGDR) on StyleGAN2: D's decoder and heads, G's upper blocks as a decoder, the plugin's terms and
-their routing (D only), the configs, and a few training steps of the tiny preset."""
+their routing (D only), the configs, a few training steps of the tiny preset and their bitwise resumption."""
 
 import dataclasses
 import functools
@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import assert_close, load_config_file, load_fixture, nhwc, state_dict, train_steps
+from helpers import assert_close, assert_trees_equal, load_config_file, load_fixture, nhwc, state_dict
 
-from clr_gan_jax import build, npz, sharding
+from clr_gan_jax import build, checkpoints, npz, sharding, train
 from clr_gan_jax.errors import UserError
 from clr_gan_jax.methods import PhaseInputs
 from clr_gan_jax.metrics import lpips
@@ -276,29 +276,40 @@ def test_dataset_configs_follow_the_official_scripts():
         load_config_file("configs/glead.py", "lsun")
 
 
-def test_tiny_clr_trains_with_finite_losses():
-    """Two steps of configs/glead.py:tiny_clr (pure GLeaD with MSE, and CLR) at 16 px, every phase each step."""
+def test_tiny_clr_trains_with_finite_losses_and_resumes_bitwise(tmp_path):
+    """Two steps of configs/glead.py:tiny_clr (pure GLeaD with MSE, and CLR) at 16 px, every phase each step; the
+    second step from the first one's checkpoint equals the second step continued in memory, bit for bit."""
+    config = micro_glead("tiny_clr")
     images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
-    state, history = train_steps(micro_glead("tiny_clr"), images, np.zeros(4, np.int32))
-    for metrics in history:
+    mesh = sharding.make_mesh(jax.devices()[:1])
+    experiment = build.build(config, 1)
+    step, active = build.train_step_fn(experiment, mesh), experiment.method.active_phases
+    batch = train.step_batch({"image": images, "label": np.zeros(4, np.int32)}, 1, mesh)
+    state, first = step(build.initial_state(experiment, mesh), batch, active(0))
+    checkpointer = checkpoints.Checkpointer(str(tmp_path), None)
+    checkpointer.save(1, state, config)
+    restored = checkpointer.restore(1, build.abstract_state(experiment, mesh))
+    checkpointer.close()
+    continued, second = step(state, batch, active(1))
+    resumed, resumed_metrics = step(restored, batch, active(1))
+    for metrics in (first, second):
         expected = {"d_adv", "d_r1", "d_glead_real", "d_glead_fake", "d_reg_glead_real", "d_clr", "g_adv", "g_rec"}
         assert expected <= set(metrics)
         assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
-    assert int(state.step) == 2
-
-
-OFFICIAL_DECODER = ("b8_dec", "b16_dec", "img_proj", "feat_proj1", "feat_proj2")
+    assert int(continued.step) == 2
+    assert_trees_equal(jax.device_get(continued), jax.device_get(resumed))
+    assert_trees_equal(jax.device_get(second), jax.device_get(resumed_metrics))
 
 
 def test_decoder_heads_and_g_decoding_match_the_official_glead_code():
     """tests/data/glead_official.npz (see tests/data/README.md): the official networks_glead.py D (32 px, decoder to
-    16 px, res_g 8) and its G's blocks above 8 px decoding the resized heads, on fixed random weights."""
+    16 px, res_g 8) and its G's blocks above 8 px decoding the resized heads, on fixed random weights. The official
+    D's state dict (decoder included) converts as --mode=import reads it."""
     f = load_fixture("glead_official.npz")
     G, D = stylegan2.build(
         (32, 32, 3), z_dim=512, w_dim=512, mapping_layers=1, channel_base=128, channel_max=16, d_decoder=(16, 8, 512)
     )
-    d_sd = {("decoder." + k if k.split(".")[0] in OFFICIAL_DECODER else k): v for k, v in state_dict(f, "D").items()}
-    out = jax.jit(D.apply)(official_weights.discriminator_variables(D, d_sd), nhwc(f["d_input"]))
+    out = jax.jit(D.apply)(official_weights.discriminator_variables(D, state_dict(f, "D")), nhwc(f["d_input"]))
     assert_close(out["logits"], f["logits"][:, 0])
     assert_close(out["glead_image"], nhwc(f["inter_img"]))
     assert_close(out["glead_feature"], nhwc(f["inter_feat"]))

@@ -36,8 +36,9 @@ from clr_gan_jax.models.stylegan2 import ops
 from clr_gan_jax.models.stylegan2.discriminator import Discriminator
 from clr_gan_jax.models.stylegan2.generator import Generator
 
-# Flax module names that differ from the official attribute names (Generator.mapping/.synthesis are methods here).
-_MODULE_NAMES = {"mapping_network": "mapping", "synthesis_network": "synthesis"}
+# Flax module names that differ from the official attribute names (Generator.mapping/.synthesis are methods here;
+# GLeaD's decoder blocks and projections are attributes of the official D itself, grouped in `decoder` here).
+_MODULE_NAMES = {"mapping_network": "mapping", "synthesis_network": "synthesis", "decoder": None}
 _FILTER_BUFFER = "resample_filter"
 
 
@@ -76,7 +77,8 @@ def state_dict_to_variables(state_dict, target, *, resample_filter=None, skip=la
         if skip(names):
             return leaf
         official, official_shape, to_flax = _official_layout(names[-1], leaf.shape)
-        key = ".".join([_MODULE_NAMES.get(n, n) for n in names[1:-1]] + [official])
+        modules = [_MODULE_NAMES.get(n, n) for n in names[1:-1]]
+        key = ".".join([m for m in modules if m is not None] + [official])
         if key not in state_dict:
             raise UserError(f"official weights: tensor {key!r} is missing; the model expects shape {official_shape}")
         value = state_dict[key]
