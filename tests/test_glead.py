@@ -221,13 +221,15 @@ def test_bad_glead_settings_raise_one_line_user_errors(field, value):
         PLUGINS.get("glead")(config)
 
 
-def test_lpips_distances_need_weights_and_decoders_need_stylegan2():
+def test_lpips_distances_need_weights_and_decoders_need_stylegan2_without_ada():
     config = micro_glead("tiny", **{"glead.real_distance": "lpips"})
     with pytest.raises(UserError, match="glead.lpips_weights"):
         PLUGINS.get("glead")(config)
     config = micro_glead("tiny", **{"model.arch": "dcgan", "method": "gan"})
     with pytest.raises(UserError, match="model.arch='stylegan2'"):
         build.build(config, 1)
+    with pytest.raises(UserError, match="GLeaD with ADA"):
+        build.build(micro_glead("tiny", **{"augment.pipe": "bgc"}), 1)
 
 
 def test_dataset_configs_follow_the_official_scripts():

@@ -247,6 +247,11 @@ def build(
     )
     for name in ("g_lr", "d_lr"):
         require_number(f"optim.{name}", o[name], above=0)
+    require(
+        decoder_of(plugins) is None or not config.augment.pipe,
+        "GLeaD with ADA (augment.pipe) is not supported: the official code augments G's feature maps together with "
+        "the images, which this port does not; use augment.pipe=''",
+    )
     losses = StyleGAN2Losses(
         generator=networks.generator,
         discriminator=networks.discriminator,
