@@ -57,19 +57,19 @@ def test_decoder_is_linear_in_the_block_features_at_tiny_size():
     the 8x8 block reads D's 4x4 features, later ones their concatenation with D's block output at r/2."""
     _, D = stylegan2.build((32, 32, 3), d_decoder=(16, 8, 24), **SMALL)
     images = jax.random.normal(jax.random.key(1), (2, 32, 32, 3))
-    variables = D.init(jax.random.key(0), images)
-    out = D.apply(variables, images)
+    variables = jax.jit(D.init)(jax.random.key(0), images)
+    out = jax.jit(D.apply)(variables, images)
     assert out["glead_image"].shape == (2, 16, 16, 3)
     assert out["glead_feature"].shape == (2, 16, 16, block_channels(8, **SMALL))
     assert out["glead_w"].shape == (2, 24)
     module = Decoder(16, feature_channels=32, w_dim=24, img_channels=3, **SMALL)
-    params = {"params": variables["params"]["decoder"]}
-    scaled = module.apply(params, {r: 3.0 * x for r, x in out["blocks"].items()})
+    params, decode = {"params": variables["params"]["decoder"]}, jax.jit(module.apply)
+    scaled = decode(params, {r: 3.0 * x for r, x in out["blocks"].items()})
     for name in ("glead_image", "glead_feature", "glead_w"):
         np.testing.assert_allclose(scaled[name], 3.0 * out[name], rtol=1e-4, atol=1e-5)
-    bumped = module.apply(params, {**out["blocks"], 16: out["blocks"][16] + 1.0})
+    bumped = decode(params, {**out["blocks"], 16: out["blocks"][16] + 1.0})
     np.testing.assert_allclose(bumped["glead_w"], out["glead_w"])  # 16x16 block output unused for decoder_res 16
-    bumped = module.apply(params, {**out["blocks"], 8: out["blocks"][8] + 1.0})
+    bumped = decode(params, {**out["blocks"], 8: out["blocks"][8] + 1.0})
     assert not np.allclose(bumped["glead_w"], out["glead_w"])
 
 
@@ -84,20 +84,24 @@ def test_synthesis_from_a_block_output_continues_the_full_synthesis():
     G that stops there, give the full synthesis; ws for them are the full ws from index 3 (w_idx 0 for b16)."""
     G, _ = stylegan2.build((32, 32, 3), z_dim=16, w_dim=16, mapping_layers=1, **SMALL)
     G8, _ = stylegan2.build((8, 8, 3), z_dim=16, w_dim=16, mapping_layers=1, **SMALL)
-    variables = G.init(jax.random.key(0), jnp.zeros((1, 16)))
+    variables = jax.jit(G.init)(jax.random.key(0), jnp.zeros((1, 16)))
     lower = {  # b4 and b8 of the 32 px G (a ToRGB in every block: architecture 'skip')
         kind: {**tree, "synthesis_network": {b: tree["synthesis_network"][b] for b in ("b4", "b8")}}
         for kind, tree in variables.items()
         if "synthesis_network" in tree
     }
     ws = jax.random.normal(jax.random.key(1), (2, G.num_ws_for(32), 16))
-    full, feature = G.apply(variables, ws, method="synthesis", noise_mode="const", feature_res=8)
+    synthesis = jax.jit(functools.partial(G.apply, method="synthesis", noise_mode="const", feature_res=8))
+    full, feature = synthesis(variables, ws)
     assert feature.shape == (2, 8, 8, block_channels(8, **SMALL))
-    image8 = G8.apply({**variables, **lower}, ws[:, :4], method="synthesis", noise_mode="const")
+    image8 = jax.jit(functools.partial(G8.apply, method="synthesis", noise_mode="const"))(
+        {**variables, **lower}, ws[:, :4]
+    )
     assert 2 * np.log2(32 / 8) + 1 == ws[:, 3:].shape[1]
-    resumed = G.apply(variables, ws[:, 3:], feature, image8, method="synthesis_from", noise_mode="const")
+    synthesis_from = jax.jit(functools.partial(G.apply, method="synthesis_from", noise_mode="const"))
+    resumed = synthesis_from(variables, ws[:, 3:], feature, image8)
     np.testing.assert_allclose(resumed, full, rtol=1e-5, atol=1e-5)
-    other = G.apply(variables, ws[:, 3:], feature + 0.1, image8, method="synthesis_from", noise_mode="const")
+    other = synthesis_from(variables, ws[:, 3:], feature + 0.1, image8)
     assert not np.allclose(other, full, atol=1e-3)
     with pytest.raises(UserError):  # one w too many
         G.apply(variables, ws[:, 2:], feature, image8, method="synthesis_from", noise_mode="const")

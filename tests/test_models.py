@@ -1,5 +1,7 @@
 """Architectures: the zoo's exact layers, output dicts with heads, spectral norm state, both conv arithmetics."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,9 +49,9 @@ def test_dcgan_outputs_over_resolutions(resolution):
     g = DCGANGenerator(resolution=resolution, channels=1, width=16)
     d = DCGANDiscriminator(resolution=resolution, width=16, heads=(("phi", 7), ("q", 3)))
     z = jnp.ones((2, 7))
-    x = g.apply(g.init(jax.random.key(0), z), z)
+    x = jax.jit(g.apply)(jax.jit(g.init)(jax.random.key(0), z), z)
     assert x.shape == (2, resolution, resolution, 1) and float(jnp.abs(x).max()) <= 1.0
-    out = d.apply(d.init(jax.random.key(1), x), x)
+    out = jax.jit(d.apply)(jax.jit(d.init)(jax.random.key(1), x), x)
     assert {k: v.shape for k, v in out.items()} == {
         "logits": (2,),
         "features": (2, 16 * 16),
@@ -78,11 +80,12 @@ def test_mlp_outputs_and_init():
 def test_spectral_norm_divides_by_the_largest_singular_value_and_updates_its_vectors_only_in_training():
     d = DCGANDiscriminator(resolution=16, width=8, spectral_norm=True)
     x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
-    variables = d.init(jax.random.key(1), x)
+    variables = jax.jit(d.init)(jax.random.key(1), x)
     assert set(variables) == {"params", "batch_stats", "spectral"}
-    _, updated = d.apply(variables, x, train=True, mutable=["batch_stats", "spectral"])
+    train_apply = jax.jit(functools.partial(d.apply, train=True, mutable=["batch_stats", "spectral"]))
+    _, updated = train_apply(variables, x)
     for _ in range(30):  # power iteration converges to the largest singular value
-        _, updated = d.apply({**variables, **updated}, x, train=True, mutable=["batch_stats", "spectral"])
+        _, updated = train_apply({**variables, **updated}, x)
     kernel = variables["params"]["Conv_1"]["kernel"]
     sigma = np.linalg.svd(np.asarray(kernel).reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
     np.testing.assert_allclose(updated["spectral"]["SpectralNorm_1"]["Conv_1/kernel/sigma"], sigma, rtol=1e-4)
@@ -107,7 +110,8 @@ def test_matmul_and_xla_arithmetic_give_the_same_networks_values_and_gradients()
         out, _ = d[impl].apply({**d_vars, "params": d_params}, x, train=True, mutable=["batch_stats"])
         return out["logits"].sum() + jnp.square(out["phi"] - z).sum()
 
-    results = {impl: jax.value_and_grad(loss, argnums=(1, 2))(impl, g_vars["params"], d_vars["params"]) for impl in g}
+    value_and_grad = jax.jit(jax.value_and_grad(loss, argnums=(1, 2)), static_argnums=0)
+    results = {impl: value_and_grad(impl, g_vars["params"], d_vars["params"]) for impl in g}
     (v_m, grads_m), (v_x, grads_x) = results["matmul"], results["xla"]
     np.testing.assert_allclose(v_m, v_x, rtol=1e-5)
     scale = max(float(np.abs(b).max()) for b in jax.tree.leaves(grads_x))  # biases before BatchNorm: ~0 +- rounding
