@@ -3,7 +3,9 @@
 D's loss: the adversarial loss on reals and fresh fakes G(z) (G frozen), plus the R1 penalty
 on reals (``loss.r1_gamma``), WGAN-GP's penalty on interpolates (``loss.gp_weight``) and the
 plugins' D terms. G's loss: the adversarial loss on fresh fakes through a frozen D, plus the
-plugins' G terms. Every D update draws its own latents and so does the G update. After the
+plugins' G terms (RealnessGAN's objective 3 also reads D's logits on the reals there; its D gives
+model.d_outputs logits per example, which R1, WGAN-GP and ADA do not take). Every D update draws its own latents
+and so does the G update. After the
 G update the moving average of G is updated with ``train.ema_decay`` (0 keeps a copy of G).
 With ``optim.d_clip`` > 0, every D parameter is clipped to [-d_clip, d_clip] after each D
 update (WGAN). BatchNorm runs in training mode in every phase; a network's statistics are
