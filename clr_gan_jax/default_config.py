@@ -16,6 +16,26 @@ CONDITIONAL = {
     "projection": {"model.g_conditioning": "cbn", "model.d_conditioning": "projection"},
 }
 
+# The CLR paper's comparison objectives, by name: the fields each sets in configs/cifar10_zoo.py and
+# configs/digits_dcgan_clr.py. RealnessGAN as its official code runs it (scripts/run_CelebA.sh, DCGAN_model.py: 51
+# outcomes, skews +-1, spectral norm in D), with G's objective 3 (the scripts') or 1 or 2; AdaptiveMix's official
+# weights are the defaults of the adaptivemix section.
+_REALNESS = {
+    "loss.adversarial": "realness",
+    "model.d_outputs": 51,
+    "model.spectral_norm": True,
+    "realness.anchors": "normal_uniform",
+    "realness.positive_skew": 1.0,
+    "realness.negative_skew": -1.0,
+}
+COMPARISONS = {
+    **{
+        f"realness{suffix}": {**_REALNESS, "realness.objective": g}
+        for suffix, g in (("", 3), ("_obj1", 1), ("_obj2", 2))
+    },
+    "adaptivemix": {"adaptivemix.enabled": True},
+}
+
 
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
@@ -51,6 +71,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.d_width = 1024  # dcgan: D channels at 4x4, halved per stage towards the input
     c.model.hidden = 256  # mlp: hidden units
     c.model.depth = 2  # mlp: hidden-to-hidden layers
+    # dcgan, mlp: width of D's logit head; > 1 gives D's logits as (N, d_outputs), RealnessGAN's outcomes
+    # (loss.adversarial='realness' needs >= 2; every other loss 1)
+    c.model.d_outputs = 1
     c.model.spectral_norm = False  # dcgan, mlp: spectral normalisation of every D layer but the heads (SNGAN)
     # dcgan: operand dtype of the layers' matrix products (forward and input gradients; weight
     # gradients, activations, BatchNorm, losses and optimizer stay float32): float32 | bfloat16,
@@ -70,7 +93,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.compute_dtype = "float32"  # stylegan2: float32 | bfloat16
 
     c.loss = ml_collections.ConfigDict()
-    c.loss.adversarial = "vanilla"  # gan: vanilla (non-saturating) | hinge | lsgan | wgan (stylegan2: non-saturating)
+    # gan: vanilla (non-saturating) | hinge | lsgan | wgan | realness (RealnessGAN: needs model.d_outputs >= 2 and
+    # reads the realness section) (stylegan2: non-saturating)
+    c.loss.adversarial = "vanilla"
     c.loss.r1_gamma = 0.0  # R1 penalty (gamma/2) E||grad D(x)||^2 on reals; 0 disables it
     c.loss.gp_weight = 0.0  # gan: WGAN-GP, weight * E(||grad D(x_hat)|| - 1)^2 on interpolates x_hat; 0 = off
     # gan: x_hat = a x + (1-a) G(z), a ~ U(0,1): per_sample (the WGAN-GP paper) | per_batch (the GAN zoo)
@@ -79,6 +104,16 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.pl_batch_shrink = 2  # stylegan2: the path-length phase uses batch / pl_batch_shrink
     c.loss.pl_decay = 0.01  # stylegan2: decay of the path-length mean
     c.loss.style_mixing_prob = 0.9  # stylegan2: probability of mixing two latents' ws at a random cutoff
+
+    # RealnessGAN (loss.adversarial='realness'): D's model.d_outputs outcomes on linspace(negative_skew,
+    # positive_skew), anchors A0 (fake) and A1 (real) shifted by negative_skew and positive_skew
+    c.realness = ml_collections.ConfigDict()
+    c.realness.anchors = "normal_uniform"  # normal_uniform (official code: A0 N(0,0.1), A1 U(-1,1)) | skewnorm (-5, 5)
+    c.realness.positive_skew = 1.0  # official: 1
+    c.realness.negative_skew = -1.0  # official: -1
+    # G's objective: 1 -KL(A0||D(G(z))) | 2 KL(A1||D(G(z))) - KL(A0||D(G(z))) | 3 KL(D(x)||D(G(z))) - KL(A0||D(G(z)))
+    # (3: both official scripts, relativisticG)
+    c.realness.objective = 3
 
     c.clr = ml_collections.ConfigDict()
     c.clr.enabled = True  # False gives the plain GAN baseline
@@ -109,6 +144,15 @@ def base_config() -> ml_collections.ConfigDict:
     c.glead.fake_distance = "cosine"  # gfeat: cosine | mse; gfwimage: lpips | mse
     c.glead.in_dreg = True  # the official code adds the real reconstruction in D's R1 phase too (gain 16)
     c.glead.lpips_weights = ""  # LPIPS AlexNet .npz (metrics/convert_lpips.py), needed by the lpips distances
+
+    # AdaptiveMix (objectives/adaptivemix.py): D's features of lam x + (1-lam) x' (pairs of one batch, lam ~
+    # Beta(alpha, alpha)) must have cosine 1 with lam f(x) + (1-lam) f(x') + N(0, noise_std^2); reals and fakes
+    c.adaptivemix = ml_collections.ConfigDict()
+    c.adaptivemix.enabled = False
+    c.adaptivemix.weight = 1.0  # weight of the reals' and the fakes' terms in D's loss (official: 1)
+    c.adaptivemix.g_weight = 1.0  # weight of the fakes' term in G's loss, D frozen (official: 1; 0 = D only)
+    c.adaptivemix.alpha = 1.0  # Beta(alpha, alpha) of the mixing weight (official: 1, i.e. U(0, 1))
+    c.adaptivemix.noise_std = 0.05  # std of the noise added to the mixed features (official scripts: 0.05)
 
     # ADA (StyleGAN2-ADA's augmentation, any method): every image D sees, real or fake, is augmented, each
     # transform of the pipe running on a sample with probability p; p adapts so that the mean sign of D's

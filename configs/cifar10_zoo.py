@@ -3,7 +3,8 @@
   python -m clr_gan_jax.main --config=configs/cifar10_zoo.py:dcgan --workdir=runs/cifar10_dcgan
   python -m clr_gan_jax.main --config=configs/cifar10_zoo.py:wgan_gp_clr --workdir=runs/cifar10_wgan_gp_clr
 
-Variants: dcgan, dcgan_r1, wgan, wgan_gp, sngan, sngan_hinge, lsgan, and the class-conditional
+Variants: dcgan, dcgan_r1, wgan, wgan_gp, sngan, sngan_hinge, lsgan, the CLR paper's comparison objectives
+realness (objective 3; realness_obj1, realness_obj2) and adaptivemix, and the class-conditional
 cgan, cgan_cbn, acgan, projection; append ``_clr`` for the
 same run with CLR-GAN's two terms (official weights: w_clr 5, w_rec 0.5, MSE; phi a linear head).
 Hyperparameters are the zoo's (xyfJASON/GANs-Implementations, configs/*_cifar10.yaml):
@@ -22,6 +23,13 @@ z of 100, and
   acgan        conditional BatchNorm in G, an unconditional D with a class head (aux_classifier, weight 1; its
                cross-entropy on the reals only in D's loss, on the fakes in G's, as the zoo)
   projection   conditional BatchNorm in G, a projection D (not in the zoo: Miyato & Koyama 2018 on SimpleCNN)
+  realness     RealnessGAN (objectives/realness.py) with its official code's settings (kam1107/RealnessGAN,
+               scripts/run_CelebA.sh; it has no CIFAR-10 script): 51 outcomes, skews +-1, the code's normal/uniform
+               anchors, G's objective 3 (realness_obj1, realness_obj2: objectives 1 and 2), spectral norm on every
+               D layer as its DCGAN D, Adam 2e-4 (0.5, 0.999), batch 32, one D update per G update; the zoo's
+               40k steps, x-flips, no EMA, SimpleCNN
+  adaptivemix  dcgan + AdaptiveMix (objectives/adaptivemix.py) with the official weights: 1 in D's and G's
+               losses, lam ~ U(0, 1), feature noise 0.05 (the official code is StyleGAN2 only)
 
 Needs CIFAR-10 prepared once as TFDS array_record (README: ``pip install -e .[tfds]`` then
 ``tfds build cifar10 --file_format=array_record``); ``--config.data.path`` points at a
@@ -30,7 +38,9 @@ split): dcgan 24.73 / 7.03, dcgan_r1 24.15 / 7.02, wgan 49.92 / 5.69, wgan_gp 28
 sngan 24.92 / 6.88, sngan_hinge 28.52 / 6.74, lsgan 28.49 / 6.75; and FID / intra-FID (mean over
 the classes of 5k samples each vs the class's train images) / IS: cgan 25.50 / 47.73 / 7.56,
 cgan_cbn 25.35 / 47.41 / 7.75, acgan 19.92 / 49.99 / 7.99. The CLR paper reports a 31%
-lower FID for CLR in its own DCGAN setup. These are GPU/TPU jobs: on 2 CPU cores a step takes seconds.
+lower FID for CLR in its own DCGAN setup, and in its table (from the methods' papers, their own setups)
+CIFAR-10 FIDs of 36.73 / 34.59 / 36.21 for RealnessGAN's objectives 1 / 2 / 3 and 30.85 for AdaptiveMix.
+These are GPU/TPU jobs: on 2 CPU cores a step takes seconds.
 
 FID and IS (50k samples every 2000 steps, best checkpoint by FID) need the FID Inception
 converted to ./inception_fid.npz (see the README), so they are off by default; turn them on with
@@ -38,8 +48,9 @@ converted to ./inception_fid.npz (see the README), so they are off by default; t
   --config.eval.metrics=fid,is --config.eval.best_metric=fid      (conditional: fid,is,intra_fid)
 """
 
-from clr_gan_jax.default_config import CONDITIONAL, base_config
+from clr_gan_jax.default_config import COMPARISONS, CONDITIONAL, base_config
 
+REALNESS_OPTIM = {"optim.g_lr": 2e-4, "optim.d_lr": 2e-4, "train.batch_size": 32, "train.n_critic": 1}
 OBJECTIVES = {
     "dcgan": {},
     "dcgan_r1": {"loss.r1_gamma": 10.0},
@@ -60,6 +71,7 @@ OBJECTIVES = {
     "sngan": {"model.spectral_norm": True},
     "sngan_hinge": {"model.spectral_norm": True, "loss.adversarial": "hinge"},
     "lsgan": {"loss.adversarial": "lsgan"},
+    **{name: fields | (REALNESS_OPTIM if name.startswith("realness") else {}) for name, fields in COMPARISONS.items()},
     **{name: {"model.num_classes": 10, **fields} for name, fields in CONDITIONAL.items()},
 }
 VARIANTS = tuple(name + suffix for name in OBJECTIVES for suffix in ("", "_clr"))

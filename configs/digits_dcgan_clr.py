@@ -15,15 +15,30 @@ cgan, cgan_cbn, acgan, projection (see configs/cifar10_zoo.py), each with ``_clr
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py:acgan_clr --workdir=runs/digits_acgan_clr \\
       --mode=generate --class_idx=7 --seeds=0-7
 
-Their sample grids have one row per class (digit 0 at the top), and their evaluation adds
+The CLR paper's comparison objectives, unconditional, each with ``_clr`` for CLR on: realness (RealnessGAN,
+objective 3; realness_obj1, realness_obj2), adaptivemix (DCGAN + AdaptiveMix), with the settings of
+configs/cifar10_zoo.py's variants of the same names except the digits job's optimisation (Adam 2e-4 (0.5, 0.999),
+batch 64, 2000 steps):
+
+  python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py:realness --workdir=runs/digits_realness
+  python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py:adaptivemix --workdir=runs/digits_adaptivemix
+
+Measured on 2 CPU cores shared with other jobs (load ~20), so the wall times are upper bounds: realness reached
+digits_fd 5.039 at step 1000 and 4.276 at step 2000 (digits_classes 10, digits_kl 0.040) in 32 minutes (2.1 steps/s
+while the cores were free, ~16 minutes); its grid shows blurry but varied digits, most of them recognisable.
+adaptivemix reached digits_fd 6.726 at step 1000 and 4.717 at step 2000 (digits_classes 10, digits_kl 0.035) in 30
+minutes (up to 3 steps/s while the cores were free); its grid shows varied digit shapes, blurrier and more often
+malformed than realness's.
+
+The conditional variants' sample grids have one row per class (digit 0 at the top), and their evaluation adds
 ``intra_digits``: the Frechet distance on the digits classifier's features within each class
 (``intra_digits_fd_<k>``, 100 samples of each class against its ~180 real digits) and its mean
 over the classes (``intra_digits_fd``), the digits counterpart of the intra-FID.
 """
 
-from clr_gan_jax.default_config import CONDITIONAL, base_config
+from clr_gan_jax.default_config import COMPARISONS, CONDITIONAL, base_config
 
-VARIANTS = ("",) + tuple(name + suffix for name in CONDITIONAL for suffix in ("", "_clr"))
+VARIANTS = ("",) + tuple(name + suffix for name in (*CONDITIONAL, *COMPARISONS) for suffix in ("", "_clr"))
 
 
 def get_config(variant: str = ""):
@@ -49,7 +64,10 @@ def get_config(variant: str = ""):
     c.eval.num_samples = 1000
     c.eval.batch_size = 200
     c.eval.best_metric = "digits_fd"
-    if variant:
+    if variant.removesuffix("_clr") in COMPARISONS:
+        c.clr.enabled = variant.endswith("_clr")
+        c.update_from_flattened_dict(COMPARISONS[variant.removesuffix("_clr")])
+    elif variant:
         c.model.num_classes = 10
         c.clr.enabled = variant.endswith("_clr")
         c.train.num_samples = 80  # the grid: one row of 8 per class

@@ -8,14 +8,15 @@ import pytest
 from helpers import REPO, load_config_file, train_steps
 
 from clr_gan_jax import build, evaluate, train
-from clr_gan_jax.default_config import CONDITIONAL
+from clr_gan_jax.default_config import COMPARISONS, CONDITIONAL
 
 ZOO_VARIANTS = ["dcgan", "dcgan_r1", "wgan", "wgan_gp", "sngan", "sngan_hinge", "lsgan"]
-ALL_ZOO = ZOO_VARIANTS + list(CONDITIONAL)  # the conditional ones train in tests/test_conditional.py
+# the conditional ones train in tests/test_conditional.py, the comparisons in tests/test_realness_adaptivemix.py
+ALL_ZOO = ZOO_VARIANTS + list(COMPARISONS) + list(CONDITIONAL)
 ARGUMENTS = {
     "ring8.py": ["clr", "baseline"],
     "cifar10_zoo.py": [v + s for v in ALL_ZOO for s in ("", "_clr")],
-    "digits_dcgan_clr.py": ["", *(v + s for v in CONDITIONAL for s in ("", "_clr"))],
+    "digits_dcgan_clr.py": ["", *(v + s for v in (*CONDITIONAL, *COMPARISONS) for s in ("", "_clr"))],
 }
 
 

@@ -36,7 +36,7 @@ def softplus(v):
     ],
 )
 def test_adversarial_losses(kind, d_expected, g_expected):
-    loss = ADVERSARIAL.get(kind)
+    loss = ADVERSARIAL.get(kind)(None)  # these four read no config
     real, fake = jnp.array(REAL), jnp.array(FAKE)
     assert float(loss.d(real, fake)) == pytest.approx(d_expected, rel=1e-6)
     assert float(loss.g(fake)) == pytest.approx(g_expected, rel=1e-6)
@@ -44,7 +44,7 @@ def test_adversarial_losses(kind, d_expected, g_expected):
 
 def test_unknown_names_are_one_line_errors_listing_the_known_ones():
     with pytest.raises(
-        UserError, match=r"^loss.adversarial: unknown name 'wasserstein'; known: vanilla, hinge, lsgan, wgan$"
+        UserError, match=r"^loss.adversarial: unknown name 'wasserstein'; known: vanilla, hinge, lsgan, wgan, realness$"
     ):
         ADVERSARIAL.get("wasserstein")
     with pytest.raises(UserError, match=r"^clr.distance: unknown name 'cosine'; known: mse, l1$"):
@@ -115,7 +115,7 @@ def test_d_loss_terms_match_a_direct_computation(ring8_losses):
     real_grads = jax.grad(lambda x: d(x)["logits"].sum())(real)
     hat_grads = jax.grad(lambda x: d(x)["logits"].sum())(x_hat)
     expected = {
-        "d_adv": ADVERSARIAL.get("vanilla").d(d(real)["logits"], d(fake)["logits"]),
+        "d_adv": ADVERSARIAL.get("vanilla")(None).d(d(real)["logits"], d(fake)["logits"]),
         "d_r1": 5.0 * jnp.mean(jnp.sum(real_grads**2, axis=1)),
         "d_gp": 10.0 * jnp.mean((jnp.linalg.norm(hat_grads, axis=1) - 1) ** 2),
         "d_clr": 5.0 * jnp.mean(jnp.abs(z - d(fake)["phi"])),

@@ -3,7 +3,9 @@
 D's loss: the adversarial loss on reals and fresh fakes G(z) (G frozen), plus the R1 penalty
 on reals (``loss.r1_gamma``), WGAN-GP's penalty on interpolates (``loss.gp_weight``) and the
 plugins' D terms. G's loss: the adversarial loss on fresh fakes through a frozen D, plus the
-plugins' G terms. Every D update draws its own latents and so does the G update. After the
+plugins' G terms (RealnessGAN's objective 3 also reads D's logits on the reals there; its D gives
+model.d_outputs logits per example, which R1, WGAN-GP and ADA do not take). Every D update draws its own latents
+and so does the G update. After the
 G update the moving average of G is updated with ``train.ema_decay`` (0 keeps a copy of G).
 With ``optim.d_clip`` > 0, every D parameter is clipped to [-d_clip, d_clip] after each D
 update (WGAN). BatchNorm runs in training mode in every phase; a network's statistics are
@@ -41,7 +43,7 @@ from clr_gan_jax.methods.base import (
     to_model_input,
 )
 from clr_gan_jax.models import Networks
-from clr_gan_jax.objectives import ADVERSARIAL, Adversarial, DView, GView, Plugin, decoder_of, penalties
+from clr_gan_jax.objectives import ADVERSARIAL, Adversarial, DView, GView, Plugin, decoder_of, penalties, plugin_rng
 from clr_gan_jax.state import TrainState
 
 
@@ -102,7 +104,16 @@ class ZooLosses:
             interpolates = penalties.interpolate(real, fake, penalty_rng, self.gp_interpolation)
             _, input_grads = shown.with_input_grad(interpolates, labels)
             terms["d_gp"] = penalties.gradient_penalty(input_grads, self.gp_weight)
-        view = DView(real=real, fake=fake, real_out=real_out, fake_out=fake_out, latents=latents, labels=labels)
+        view = DView(
+            real=real,
+            fake=fake,
+            real_out=real_out,
+            fake_out=fake_out,
+            latents=latents,
+            labels=labels,
+            discriminator=shown,
+            rng=plugin_rng(inputs.rng),
+        )
         return d_phase_result(terms, view, self.plugins, self.ada, inputs.aux, {"d": d.collections})
 
     def g_loss(self, params, inputs: PhaseInputs):
@@ -119,7 +130,8 @@ class ZooLosses:
         shown = self.ada.discriminator(d, inputs.aux, inputs.rng)
         fake = g(latents["z"], latents.get("labels"))
         fake_out = shown(fake, latents.get("labels"))
-        terms = {"g_adv": self.adversarial.g(fake_out["logits"])}
+        real_logits = shown(real, labels)["logits"] if self.adversarial.g_reads_real else None
+        terms = {"g_adv": self.adversarial.g(fake_out["logits"], real_logits)}
         view = GView(
             real=real,
             labels=labels,
@@ -128,6 +140,7 @@ class ZooLosses:
             latents=latents,
             generator=lambda latents: g(latents["z"], latents.get("labels")),
             discriminator=shown,
+            rng=plugin_rng(inputs.rng),
         )
         for plugin in self.plugins:
             terms.update(plugin.g_terms(view))
@@ -149,12 +162,23 @@ def build(
         f"loss.gp_interpolation must be one of {penalties.INTERPOLATIONS}, got {loss.gp_interpolation!r}",
     )
     require_number("optim.d_clip", o.d_clip, at_least=0)
+    adversarial = ADVERSARIAL.get(loss.adversarial)(config)
+    require(
+        config.model.d_outputs == adversarial.outputs,
+        f"loss.adversarial={loss.adversarial!r} reads {adversarial.outputs} D output(s) per example; "
+        f"set model.d_outputs={adversarial.outputs}, got {config.model.d_outputs!r}",
+    )
+    require(
+        config.model.d_outputs == 1 or (loss.r1_gamma == 0 and loss.gp_weight == 0 and not config.augment.pipe),
+        "model.d_outputs > 1: R1, WGAN-GP (loss.r1_gamma, loss.gp_weight) and ADA (augment.pipe) read D's one logit; "
+        "set them to 0 and ''",
+    )
     for name in ("g_lr", "d_lr"):
         require_number(f"optim.{name}", o[name], above=0)
     losses = ZooLosses(
         generator=networks.generator,
         discriminator=networks.discriminator,
-        adversarial=ADVERSARIAL.get(loss.adversarial),
+        adversarial=adversarial,
         plugins=plugins,
         z_dim=config.model.z_dim,
         num_classes=config.model.num_classes,

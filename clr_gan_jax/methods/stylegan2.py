@@ -50,7 +50,7 @@ from clr_gan_jax.methods.base import (
     to_model_input,
 )
 from clr_gan_jax.models import Networks
-from clr_gan_jax.objectives import Decoder, DView, GView, Plugin, decoder_of
+from clr_gan_jax.objectives import Decoder, DView, GView, Plugin, decoder_of, plugin_rng
 from clr_gan_jax.state import TrainState
 
 
@@ -161,6 +161,7 @@ class StyleGAN2Losses:
             latents=latents,
             generator=lambda latents: self.run_g(g, latents, rec_rng),
             discriminator=lambda x, labels: self.run_d(d, x, labels),
+            rng=plugin_rng(inputs.rng),
         )
         for plugin in self.plugins:
             terms.update(plugin.g_terms(view))
@@ -202,6 +203,8 @@ class StyleGAN2Losses:
             labels=real_labels,
             fake_g_feature=fake_g_feature,
             decode=self.g_decoder(g) if self.decoder else None,
+            discriminator=lambda x, labels: self.run_d(d, x, labels),
+            rng=plugin_rng(inputs.rng),
         )
         return d_phase_result(terms, view, self.plugins, self.ada, inputs.aux, {"g": g.collections})
 

@@ -2,9 +2,9 @@
 
 Every generator is called as ``G.apply(variables, z, labels, train=...)`` and every
 discriminator as ``D.apply(variables, x, labels, train=...)``, returning a dict of named
-outputs: ``logits`` (N,), ``features`` (N, F) (its penultimate features) and one entry per
-requested head. The modules themselves take plain arguments; only the builders here read
-the config. A ``decoder`` (resolution, feature resolution, w width) asks for GLeaD's decoder in D,
+outputs: ``logits`` (N,) (dcgan and mlp with model.d_outputs > 1: (N, d_outputs)), ``features`` (N, F) (its
+penultimate features) and one entry per requested head. The modules themselves take plain arguments; only the
+builders here read the config. A ``decoder`` (resolution, feature resolution, w width) asks for GLeaD's decoder in D,
 which only the stylegan2 architecture has.
 """
 
@@ -51,6 +51,10 @@ def build(
     return builder(model_config, tuple(example_shape), tuple(heads), tuple(decoder))
 
 
+def _require_d_outputs(m: ml_collections.ConfigDict) -> None:
+    require_number("model.d_outputs", m.d_outputs, at_least=1, integer=True)
+
+
 @ARCHITECTURES.register("dcgan")
 def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads) -> Networks:
     require(
@@ -79,6 +83,11 @@ def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: 
         m.d_conditioning in D_CONDITIONINGS,
         f"model.d_conditioning must be one of {D_CONDITIONINGS}, got {m.d_conditioning!r}",
     )
+    _require_d_outputs(m)
+    require(
+        m.d_outputs == 1 or m.num_classes == 0 or m.d_conditioning != "projection",
+        "model.d_outputs > 1 does not combine with model.d_conditioning='projection' (a scalar logit's)",
+    )
     dtype = jnp.dtype(m.matmul_dtype)
     return Networks(
         DCGANGenerator(
@@ -97,6 +106,7 @@ def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: 
             num_classes=m.num_classes,
             conditioning=m.d_conditioning,
             matmul_dtype=dtype,
+            num_outputs=m.d_outputs,
         ),
     )
 
@@ -113,9 +123,12 @@ def _mlp(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: He
     require(m.num_classes == 0, "model.num_classes > 0 (a conditional model) needs model.arch='dcgan' or 'stylegan2'")
     require(isinstance(m.hidden, int) and m.hidden >= 1, f"model.hidden must be an integer >= 1, got {m.hidden!r}")
     require(isinstance(m.depth, int) and m.depth >= 0, f"model.depth must be an integer >= 0, got {m.depth!r}")
+    _require_d_outputs(m)
     return Networks(
         MLPGenerator(out_dim=example_shape[0], hidden=m.hidden, depth=m.depth),
-        MLPDiscriminator(hidden=m.hidden, depth=m.depth, heads=heads, spectral_norm=m.spectral_norm),
+        MLPDiscriminator(
+            hidden=m.hidden, depth=m.depth, heads=heads, spectral_norm=m.spectral_norm, num_outputs=m.d_outputs
+        ),
     )
 
 
@@ -123,6 +136,7 @@ def _mlp(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: He
 def _stylegan2(
     m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads, decoder: Decoder = None
 ) -> Networks:
+    require(m.d_outputs == 1, f"model.d_outputs > 1 needs model.arch='dcgan' or 'mlp', got {m.d_outputs!r}")
     require(len(example_shape) == 3, f"model.arch='stylegan2' needs images, but the data are {example_shape}-shaped")
     resolution = example_shape[0]
     require(

@@ -94,6 +94,8 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """images (N, R, R, C) -> {'logits': (N,), 'features': (N, 16 * width), head: (N, width) for each head}.
 
+    ``num_outputs`` > 1 makes the logits (N, num_outputs) (RealnessGAN's distribution over outcomes).
+
     ``features`` is the last 4x4 feature map, flattened; the logit and every head in
     ``heads`` ((name, width) pairs, e.g. CLR's ('phi', z_dim)) are k4 s1 p0 convolutions on
     that map, i.e. linear read-outs of D's penultimate features. Heads (and the projection's
@@ -108,6 +110,7 @@ class DCGANDiscriminator(nn.Module):
     conditioning: str = "concat"
     matmul_dtype: Any = jnp.float32
     conv_impl: str = "auto"
+    num_outputs: int = 1
 
     def _normalised(self, layer: nn.Module, train: bool):
         if not self.spectral_norm:
@@ -129,8 +132,9 @@ class DCGANDiscriminator(nn.Module):
             if i > 0:
                 x = _batch_norm(train)(x)
             x = nn.leaky_relu(x, 0.2)
-        logit = layers.Reduce(1, matmul_dtype=self.matmul_dtype, name="logit")
-        outputs = {"logits": self._normalised(logit, train)(x)[:, 0], "features": x.reshape(x.shape[0], -1)}
+        logit = layers.Reduce(self.num_outputs, matmul_dtype=self.matmul_dtype, name="logit")
+        logits = self._normalised(logit, train)(x)
+        outputs = {"logits": logits[:, 0] if self.num_outputs == 1 else logits, "features": x.reshape(x.shape[0], -1)}
         if conditioning == "projection":
             features = outputs["features"]
             embedding = nn.Embed(self.num_classes, features.shape[-1], embedding_init=layers.dcgan_init, name="embed")

@@ -35,12 +35,16 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """points (N, in_dim) -> {'logits': (N,), 'features': (N, hidden), head: (N, width) for each head}."""
+    """points (N, in_dim) -> {'logits': (N,), 'features': (N, hidden), head: (N, width) for each head}.
+
+    ``num_outputs`` > 1 makes the logits (N, num_outputs) (RealnessGAN's distribution over outcomes).
+    """
 
     hidden: int = 256
     depth: int = 2
     heads: tuple[tuple[str, int], ...] = ()
     spectral_norm: bool = False
+    num_outputs: int = 1
 
     def _layer(self, features: int, train: bool, name: str | None = None):
         dense = _dense(features, name)
@@ -56,7 +60,8 @@ class MLPDiscriminator(nn.Module):
         for _ in range(self.depth):
             x = self._layer(self.hidden, train)(nn.leaky_relu(x, 0.2))
         x = nn.leaky_relu(x, 0.2)
-        outputs = {"logits": self._layer(1, train, name="logit")(x)[:, 0], "features": x}
+        logits = self._layer(self.num_outputs, train, name="logit")(x)
+        outputs = {"logits": logits[:, 0] if self.num_outputs == 1 else logits, "features": x}
         for name, width in self.heads:
             outputs[name] = _dense(width, name)(x)
         return outputs

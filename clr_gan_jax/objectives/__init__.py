@@ -1,7 +1,7 @@
-"""What the methods optimise: adversarial losses by name, gradient penalties, and plugins (CLR, ACGAN's classifier,
-GLeaD)."""
+"""What the methods optimise: adversarial losses by name (RealnessGAN's among them), gradient penalties, and
+plugins (CLR, ACGAN's classifier, GLeaD, AdaptiveMix)."""
 
-from clr_gan_jax.objectives import aux_classifier, clr, glead  # noqa: F401 -- register the plugins
+from clr_gan_jax.objectives import adaptivemix, aux_classifier, clr, glead, realness  # noqa: F401 -- register them
 from clr_gan_jax.objectives.adversarial import ADVERSARIAL, Adversarial
 from clr_gan_jax.objectives.plugin import (
     PLUGINS,
@@ -13,6 +13,7 @@ from clr_gan_jax.objectives.plugin import (
     decoder_of,
     heads_of,
     plugin_names,
+    plugin_rng,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "decoder_of",
     "heads_of",
     "plugin_names",
+    "plugin_rng",
 ]

@@ -8,6 +8,8 @@ Plugins are built by name from the config section of the same name when its ``en
 field is true (``--config.clr.enabled=False`` removes CLR). A plugin that sets ``decoder`` (GLeaD)
 gets GLeaD's decoder in D, G's block output at the decoder's feature resolution for the fakes, and
 G's upper synthesis blocks as a frozen decoder (``DView.decode``); only the stylegan2 method provides these.
+A plugin that draws randomness (AdaptiveMix) takes it from the view's ``rng``, a stream of the phase's key that no
+other draw uses (`plugin_rng`).
 """
 
 import dataclasses
@@ -40,7 +42,7 @@ class DView:
     ``latents`` empty. With a plugin's ``decoder``: ``fake_g_feature`` is G's block output at the decoder's
     feature resolution for the fakes (no gradient path to G either), and ``decode(ws, feature_map, image)``
     runs G's synthesis blocks above the feature map's resolution in training mode (random noise) with G's
-    parameters as constants.
+    parameters as constants. ``discriminator(x, labels)`` runs D again, with the parameters being trained.
     """
 
     real: jax.Array
@@ -51,6 +53,8 @@ class DView:
     labels: jax.Array | None
     fake_g_feature: jax.Array | None = None
     decode: Callable[[jax.Array, jax.Array, jax.Array], jax.Array] | None = None
+    discriminator: Callable[[jax.Array, Any], dict] | None = None
+    rng: jax.Array | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +73,7 @@ class GView:
     latents: dict[str, jax.Array]
     generator: Callable[[dict], jax.Array]
     discriminator: Callable[[jax.Array, Any], dict]
+    rng: jax.Array | None = None
 
 
 class Plugin(Protocol):
@@ -87,6 +92,12 @@ class Plugin(Protocol):
 
 
 PLUGINS = Registry("plugin")
+_PLUGIN_STREAM = 0x9106  # folded into a phase's key: the plugins' draws change no other draw
+
+
+def plugin_rng(phase_rng: jax.Array) -> jax.Array:
+    """The key of a phase's plugin views, its own stream of the phase's key."""
+    return jax.random.fold_in(phase_rng, _PLUGIN_STREAM)
 
 
 def plugin_names(config: ml_collections.ConfigDict) -> tuple[str, ...]:
