@@ -21,7 +21,8 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0  # seeds initialisation, latents, data order and the fixed sample latents
     # gan: the GAN zoo's loop (train.n_critic D updates, then one G update) | stylegan2: StyleGAN2-ADA's four
-    # phases (G, G path-length every train.g_reg_interval steps, D, D R1 every train.d_reg_interval steps)
+    # phases (G, G path-length every train.g_reg_interval steps, D, D R1 every train.d_reg_interval steps) |
+    # veegan: VEEGAN's three networks (train.n_critic D updates on (x, z) pairs, then G, then the reconstructor F)
     c.method = "gan"
 
     c.data = ml_collections.ConfigDict()
@@ -51,6 +52,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.d_width = 1024  # dcgan: D channels at 4x4, halved per stage towards the input
     c.model.hidden = 256  # mlp: hidden units
     c.model.depth = 2  # mlp: hidden-to-hidden layers
+    c.model.batch_norm = False  # mlp: BatchNorm before G's activations and D's but the first (the zoo's VEEGAN MLPs)
     c.model.spectral_norm = False  # dcgan, mlp: spectral normalisation of every D layer but the heads (SNGAN)
     # dcgan: operand dtype of the layers' matrix products (forward and input gradients; weight
     # gradients, activations, BatchNorm, losses and optimizer stay float32): float32 | bfloat16,
@@ -79,6 +81,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.pl_batch_shrink = 2  # stylegan2: the path-length phase uses batch / pl_batch_shrink
     c.loss.pl_decay = 0.01  # stylegan2: decay of the path-length mean
     c.loss.style_mixing_prob = 0.9  # stylegan2: probability of mixing two latents' ws at a random cutoff
+
+    # veegan (method='veegan', model.arch='mlp'): a reconstructor F(x) -> z and a joint D on (x, z) pairs
+    c.veegan = ml_collections.ConfigDict()
+    c.veegan.w_rec = 1.0  # weight of MSE(F(G(z)), z) in G's and F's losses (the zoo's lambda_rec)
+    c.veegan.latent_noise = 1.0  # std of the Gaussian noise added to F(x) in D's data pairs (the zoo's 1)
 
     c.clr = ml_collections.ConfigDict()
     c.clr.enabled = True  # False gives the plain GAN baseline

@@ -13,15 +13,21 @@ reports (2 of 8 modes at step 5000, KL 1.81), and so does CLR with the official 
 
 from clr_gan_jax.default_config import base_config
 
+VARIANTS = ("clr", "baseline", "veegan", "veegan_clr")
+
 
 def get_config(variant: str = "clr"):
-    if variant not in ("clr", "baseline"):
-        raise ValueError(f"configs/ring8.py takes 'clr' or 'baseline', got {variant!r}")
+    if variant not in VARIANTS:
+        raise ValueError(f"configs/ring8.py takes one of {', '.join(VARIANTS)}; got {variant!r}")
     c = base_config()
     c.data.name = "ring8"
     c.model.arch = "mlp"
     c.model.z_dim = 32
-    c.clr.enabled = variant == "clr"
+    c.clr.enabled = variant.endswith("clr")
+    if variant.startswith("veegan"):  # the zoo's veegan_ring8.yaml: BatchNorm MLPs, lambda_rec 1
+        c.method = "veegan"
+        c.model.batch_norm = True
+        c.veegan.w_rec = 1.0
     c.optim.g_lr = c.optim.d_lr = 3e-4
     c.train.steps = 5000
     c.train.batch_size = 256

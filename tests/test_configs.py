@@ -13,7 +13,7 @@ from clr_gan_jax.default_config import CONDITIONAL
 ZOO_VARIANTS = ["dcgan", "dcgan_r1", "wgan", "wgan_gp", "sngan", "sngan_hinge", "lsgan"]
 ALL_ZOO = ZOO_VARIANTS + list(CONDITIONAL)  # the conditional ones train in tests/test_conditional.py
 ARGUMENTS = {
-    "ring8.py": ["clr", "baseline"],
+    "ring8.py": ["clr", "baseline", "veegan", "veegan_clr"],
     "cifar10_zoo.py": [v + s for v in ALL_ZOO for s in ("", "_clr")],
     "digits_dcgan_clr.py": ["", *(v + s for v in CONDITIONAL for s in ("", "_clr"))],
 }
