@@ -16,10 +16,12 @@ After the runs it writes, from every result present:
   <out>/strip_<dataset>.png      one row per objective and CLR setting (seed 0), one column per sample step: the
                                  zoo's strips of scatter plots (2-D) or sample grids (stacked digits)
 
-Cost, measured on a shared 2-core CPU: a 2-D run of 500 steps takes 3-4 minutes (about 3.5 steps/s, batch 256 x 5 D
-steps, and one compilation of the step and the evaluation); the full study (5000 steps, 9 objectives x 2 x 3 seeds
-x 3 datasets = 162 runs) would take days there: run it in pieces (--datasets, --objectives, --seeds, --steps).
-``--quick`` (ring8, vanilla and VEEGAN, CLR off and on, seed 0, 16-unit nets, 20 steps) takes about 30 s.
+Cost: on an idle 2-core CPU a 2-D run of the zoo's 5000 steps takes about 5 minutes (configs/ring8.py; about
+17 steps/s, batch 256 x 5 D steps); so the full study (9 objectives x CLR off/on x 3 seeds x 3 datasets, about 160
+runs; stacked digits' DCGAN runs slower) is many hours: run it in pieces (--datasets, --objectives, --seeds,
+--steps). Measured here on a shared 2-core CPU at load 20 (several jobs at once): 300-step Ring8 runs took 10 to 15
+minutes each, compilation included.
+``--quick`` (ring8, vanilla and VEEGAN, CLR off and on, seed 0, 16-unit nets, 20 steps) is four tiny runs.
 Objectives whose registry name is not registered yet are listed as "not yet available" and skipped.
 """
 
@@ -73,10 +75,11 @@ DATASETS = {
 
 @dataclasses.dataclass(frozen=True)
 class Objective:
-    """Config overrides, and the registry entry they need (None: always available)."""
+    """Config overrides, the registry entry they need (None: always available), the datasets it runs on (None: all)."""
 
     overrides: dict
     needs: tuple | None = None
+    datasets: tuple[str, ...] | None = None
 
 
 OBJECTIVES = {
@@ -88,7 +91,9 @@ OBJECTIVES = {
     ),
     "sngan": Objective({"model.spectral_norm": True}),
     "lsgan": Objective({"loss.adversarial": "lsgan"}),
-    "veegan": Objective({"method": "veegan", "model.batch_norm": True}, needs=(METHODS, "veegan")),
+    "veegan": Objective(  # veegan_ring8.yaml: BatchNorm MLPs, lambda_rec 1; our VEEGAN is MLP-only (2-D sets)
+        {"method": "veegan", "model.batch_norm": True}, needs=(METHODS, "veegan"), datasets=("ring8", "grid25")
+    ),
     "realness": Objective({"loss.adversarial": "realness"}, needs=(ADVERSARIAL, "realness")),
     "adaptivemix": Objective({"adaptivemix.enabled": True}, needs=(PLUGINS, "adaptivemix")),
 }
@@ -171,11 +176,8 @@ def table(out: str, seeds: list[int]) -> str:
         "| dataset | objective | CLR | n | " + " | ".join(title for _, title in COLUMNS) + " | wall s |",
         "| --- | --- | --- | --- | " + " | ".join("---" for _ in COLUMNS) + " | --- |",
     ]
-    for dataset in DATASETS:
-        for objective, spec in OBJECTIVES.items():
-            if not available(spec):
-                lines.append(f"| {dataset} | {objective} | | 0 | not yet available" + " |" * (len(COLUMNS) + 1))
-                continue
+    for dataset in (name for name in DATASETS if os.path.isdir(os.path.join(out, name))):
+        for objective in (name for name, spec in OBJECTIVES.items() if available(spec)):
             for clr in (False, True):
                 results = [read_result(os.path.join(out, dataset, run_name(objective, clr, s))) for s in seeds]
                 results = [r for r in results if r is not None]
@@ -188,6 +190,9 @@ def table(out: str, seeds: list[int]) -> str:
                 lines.append(
                     f"| {dataset} | {objective} | {'on' if clr else 'off'} | {n} | {' | '.join(cells)} | {wall:.0f} |"
                 )
+    missing = [name for name, spec in OBJECTIVES.items() if not available(spec)]
+    if missing:
+        lines += ["", f"Not yet available (no registry entry): {', '.join(missing)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -249,6 +254,9 @@ def main(argv=None) -> str:
         for objective in args.objectives.split(","):
             if not available(OBJECTIVES[objective]):
                 print(f"{objective}: not yet available (its registry entry is missing); skipped")
+                continue
+            if dataset not in (OBJECTIVES[objective].datasets or DATASETS):
+                print(f"{objective}: does not run on {dataset}; skipped")
                 continue
             for clr in (False, True):
                 for seed in seeds:

@@ -98,4 +98,5 @@ class MLPReconstructor(nn.Module):
 
     @nn.compact
     def __call__(self, x, *, train: bool = False):
-        return _dense(self.out_dim)(_trunk(x, _dense, self.hidden, self.depth, self.batch_norm, train))
+        features = _trunk(x, _dense, self.hidden, self.depth, self.batch_norm, train)
+        return _dense(self.out_dim)(features)
