@@ -2,9 +2,9 @@
 and a joint D on (x, z) pairs.
 
   D (n_critic updates, each on its own real batch):
-      (BCE(D(G(z), z), 1) + BCE(D(x, F(x) + s e), 0)) / 2        e ~ N(0, I), s = veegan.latent_noise
-  G:  mean D(G(z), z) + w_rec * MSE(F(G(z)), z)                   D and F frozen
-  F:  w_rec * MSE(F(G(z)), z)                                     G frozen
+      d_adv = (BCE(D(G(z), z), 1) + BCE(D(x, F(x) + s e), 0)) / 2         e ~ N(0, I), s = veegan.latent_noise
+  G:  g_adv = mean D(G(z), z),  g_latent_rec = w_rec * MSE(F(G(z)), z)    D and F frozen
+  F:  f_latent_rec = w_rec * MSE(F(G(z)), z)                             G frozen
 
 The zoo labels the generator's pairs 1, so they play the reals' part in the vanilla D loss, and G minimises D's
 raw logit on them (VEEGAN's log-density-ratio term). The zoo updates G and F from one summed loss; here they are
