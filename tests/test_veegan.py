@@ -4,6 +4,7 @@ study's --quick run."""
 
 import importlib.util
 import os
+import shutil
 
 import jax
 import numpy as np
@@ -118,15 +119,17 @@ def test_veegan_refuses_images():
 
 @pytest.mark.slow
 def test_stopped_veegan_run_resumes_bitwise_identically(tmp_path):
-    """configs/ring8.py:veegan_clr (tiny) for 4 steps straight, and for 2 steps then resumed from checkpoint 2 to 4:
-    finite losses with every term, all three networks trained, and G, F, D, their Adam states, BatchNorm statistics
-    and the EMA equal bit for bit."""
-    overrides = {"train.steps": 4, "train.checkpoint_every": 2, "train.log_every": 1, "train.sample_every": 2}
+    """configs/ring8.py:veegan_clr (tiny) for 4 steps straight (checkpoints 2 and 4), and a copy of that run without
+    checkpoint 4 resumed from 2: finite losses with every term, all three networks trained, and G, F, D, their Adam
+    states, BatchNorm statistics and the EMA equal bit for bit."""
+    config = tiny_config(
+        **{"train.steps": 4, "train.checkpoint_every": 2, "train.log_every": 1, "train.sample_every": 2}
+    )
     straight, stopped = str(tmp_path / "straight"), str(tmp_path / "stopped")
-    train.train_and_evaluate(tiny_config(**overrides), straight)
-    train.train_and_evaluate(tiny_config(**{**overrides, "train.steps": 2}), stopped)
-    train.train_and_evaluate(tiny_config(**overrides), stopped)
-    config = tiny_config(**overrides)
+    train.train_and_evaluate(config, straight)
+    shutil.copytree(straight, stopped)
+    shutil.rmtree(os.path.join(stopped, "checkpoints", "4"))
+    train.train_and_evaluate(config, stopped)
     a, b = restore_state(config, straight, 4), restore_state(config, stopped, 4)
     assert_trees_equal(a, b)
 
@@ -154,7 +157,7 @@ def test_mode_collapse_quick_writes_its_table_and_strip(tmp_path):
     text = bench.main(["--quick", f"--out={tmp_path}"])
     rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| ring8 |")]
     ran = {(r[1].strip(), r[2].strip()): r for r in rows if r[3].strip() == "1"}
-    assert set(ran) == {("vanilla", "off"), ("vanilla", "on"), ("veegan", "off"), ("veegan", "on")}
+    assert set(ran) == {("veegan", "off"), ("veegan", "on")}
     header = next(line for line in text.splitlines() if line.startswith("| dataset"))
     assert [h.strip() for h in header.split("|")[1:-1]][4:] == [
         "modes",
@@ -170,5 +173,5 @@ def test_mode_collapse_quick_writes_its_table_and_strip(tmp_path):
         result = bench.read_result(os.path.join(tmp_path, "ring8", bench.run_name(name[0], name[1] == "on", 0)))
         assert result["status"] == "ok" and result["step"] == 20
     strip = np.asarray(Image.open(tmp_path / "strip_ring8.png"))
-    assert strip.shape == (4 * 160, 150 + 2 * 160, 3)  # 4 runs, samples at steps 10 and 20
+    assert strip.shape == (2 * 160, 150 + 2 * 160, 3)  # 2 runs, samples at steps 10 and 20
     assert (tmp_path / "table.md").read_text() == text
