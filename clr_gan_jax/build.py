@@ -59,17 +59,17 @@ def build(
     require_number("model.z_dim", config.model.z_dim, at_least=1, integer=True)
     networks = models.build(config.model, example_shape, heads_of(plugins), decoder_of(plugins))
     method = METHODS.get(config.method)(config, networks, plugins, example_shape)
-    _check_plugins(method, networks, plugins, example_shape)
+    _check_plugins(method, plugins, example_shape)
     return Experiment(config=config, method=method, example_shape=example_shape)
 
 
-def _check_plugins(method: Method, networks: models.Networks, plugins, example_shape):
+def _check_plugins(method: Method, plugins, example_shape):
     """Lets each plugin check D's outputs and the latents, by shape only (nothing is computed)."""
     variables = jax.eval_shape(method.init_variables, jax.random.key(0))
     x = jax.ShapeDtypeStruct((2, *example_shape), jnp.float32)
     latents = jax.eval_shape(lambda rng: method.sample_latents(rng, 2), jax.random.key(0))
-    d_outputs = jax.eval_shape(
-        lambda v, x, labels: networks.discriminator.apply(v, x, labels, train=False),
+    d_outputs = jax.eval_shape(  # the method's D (VEEGAN's reads a latent too: None stands for zeros)
+        lambda v, x, labels: method.networks["d"].module.apply(v, x, labels, train=False),
         variables["d"],
         x,
         latents.get("labels"),

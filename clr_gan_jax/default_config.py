@@ -41,7 +41,8 @@ def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0  # seeds initialisation, latents, data order and the fixed sample latents
     # gan: the GAN zoo's loop (train.n_critic D updates, then one G update) | stylegan2: StyleGAN2-ADA's four
-    # phases (G, G path-length every train.g_reg_interval steps, D, D R1 every train.d_reg_interval steps)
+    # phases (G, G path-length every train.g_reg_interval steps, D, D R1 every train.d_reg_interval steps) |
+    # veegan: VEEGAN's three networks (train.n_critic D updates on (x, z) pairs, then G, then the reconstructor F)
     c.method = "gan"
 
     c.data = ml_collections.ConfigDict()
@@ -74,6 +75,7 @@ def base_config() -> ml_collections.ConfigDict:
     # dcgan, mlp: width of D's logit head; > 1 gives D's logits as (N, d_outputs), RealnessGAN's outcomes
     # (loss.adversarial='realness' needs >= 2; every other loss 1)
     c.model.d_outputs = 1
+    c.model.batch_norm = False  # mlp: BatchNorm before G's activations and D's but the first (the zoo's VEEGAN MLPs)
     c.model.spectral_norm = False  # dcgan, mlp: spectral normalisation of every D layer but the heads (SNGAN)
     # dcgan: operand dtype of the layers' matrix products (forward and input gradients; weight
     # gradients, activations, BatchNorm, losses and optimizer stay float32): float32 | bfloat16,
@@ -114,6 +116,10 @@ def base_config() -> ml_collections.ConfigDict:
     # G's objective: 1 -KL(A0||D(G(z))) | 2 KL(A1||D(G(z))) - KL(A0||D(G(z))) | 3 KL(D(x)||D(G(z))) - KL(A0||D(G(z)))
     # (3: both official scripts, relativisticG)
     c.realness.objective = 3
+    # veegan (method='veegan', model.arch='mlp'): a reconstructor F(x) -> z and a joint D on (x, z) pairs
+    c.veegan = ml_collections.ConfigDict()
+    c.veegan.w_rec = 1.0  # weight of MSE(F(G(z)), z) in G's and F's losses (the zoo's lambda_rec)
+    c.veegan.latent_noise = 1.0  # std of the Gaussian noise added to F(x) in D's data pairs (the zoo's 1)
 
     c.clr = ml_collections.ConfigDict()
     c.clr.enabled = True  # False gives the plain GAN baseline

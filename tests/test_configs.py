@@ -14,7 +14,7 @@ ZOO_VARIANTS = ["dcgan", "dcgan_r1", "wgan", "wgan_gp", "sngan", "sngan_hinge", 
 # the conditional ones train in tests/test_conditional.py, the comparisons in tests/test_realness_adaptivemix.py
 ALL_ZOO = ZOO_VARIANTS + list(COMPARISONS) + list(CONDITIONAL)
 ARGUMENTS = {
-    "ring8.py": ["clr", "baseline"],
+    "ring8.py": ["clr", "baseline", "veegan", "veegan_clr"],
     "cifar10_zoo.py": [v + s for v in ALL_ZOO for s in ("", "_clr")],
     "digits_dcgan_clr.py": ["", *(v + s for v in (*CONDITIONAL, *COMPARISONS) for s in ("", "_clr"))],
 }

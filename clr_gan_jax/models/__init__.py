@@ -124,10 +124,16 @@ def _mlp(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: He
     require(isinstance(m.hidden, int) and m.hidden >= 1, f"model.hidden must be an integer >= 1, got {m.hidden!r}")
     require(isinstance(m.depth, int) and m.depth >= 0, f"model.depth must be an integer >= 0, got {m.depth!r}")
     _require_d_outputs(m)
+    require(isinstance(m.batch_norm, bool), f"model.batch_norm must be True or False, got {m.batch_norm!r}")
     return Networks(
-        MLPGenerator(out_dim=example_shape[0], hidden=m.hidden, depth=m.depth),
+        MLPGenerator(out_dim=example_shape[0], hidden=m.hidden, depth=m.depth, batch_norm=m.batch_norm),
         MLPDiscriminator(
-            hidden=m.hidden, depth=m.depth, heads=heads, spectral_norm=m.spectral_norm, num_outputs=m.d_outputs
+            hidden=m.hidden,
+            depth=m.depth,
+            heads=heads,
+            spectral_norm=m.spectral_norm,
+            batch_norm=m.batch_norm,
+            num_outputs=m.d_outputs,
         ),
     )
 

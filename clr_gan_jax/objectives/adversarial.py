@@ -38,13 +38,11 @@ def _fixed(name: str, adversarial: Adversarial) -> None:
     ADVERSARIAL.register(name)(lambda config: adversarial)
 
 
-_fixed(
-    "vanilla",
-    Adversarial(
-        d=lambda real, fake: 0.5 * (jax.nn.softplus(-real).mean() + jax.nn.softplus(fake).mean()),
-        g=lambda fake, real=None: jax.nn.softplus(-fake).mean(),
-    ),
+VANILLA = Adversarial(
+    d=lambda real, fake: 0.5 * (jax.nn.softplus(-real).mean() + jax.nn.softplus(fake).mean()),
+    g=lambda fake, real=None: jax.nn.softplus(-fake).mean(),
 )
+_fixed("vanilla", VANILLA)
 _fixed(
     "hinge",
     Adversarial(
