@@ -8,6 +8,8 @@ the config. A ``decoder`` (resolution, feature resolution, w width) asks for GLe
 which only the stylegan2 architecture has.
 """
 
+import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -15,7 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from clr_gan_jax.errors import UserError, require, require_number
-from clr_gan_jax.models import stylegan2
+from clr_gan_jax.models import eigengan, stylegan2
 from clr_gan_jax.models.dcgan import (
     D_CONDITIONINGS,
     G_CONDITIONINGS,
@@ -34,8 +36,11 @@ Decoder = tuple[int, int, int] | None
 
 
 class Networks(NamedTuple):
+    """The two networks, and G's own regulariser: ``g_penalty(g_params) -> {name: term}``, added to G's loss."""
+
     generator: nn.Module
     discriminator: nn.Module
+    g_penalty: Callable[[dict], dict] | None = None
 
 
 def build(
@@ -79,6 +84,11 @@ def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: 
         m.d_conditioning in D_CONDITIONINGS,
         f"model.d_conditioning must be one of {D_CONDITIONINGS}, got {m.d_conditioning!r}",
     )
+    require(isinstance(m.batch_norm, bool), f"model.batch_norm must be True or False, got {m.batch_norm!r}")
+    require(
+        m.batch_norm or not (m.num_classes and m.g_conditioning == "cbn"),
+        "model.g_conditioning='cbn' is a BatchNorm: it needs model.batch_norm=True",
+    )
     dtype = jnp.dtype(m.matmul_dtype)
     return Networks(
         DCGANGenerator(
@@ -88,6 +98,7 @@ def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: 
             num_classes=m.num_classes,
             conditioning=m.g_conditioning,
             matmul_dtype=dtype,
+            batch_norm=m.batch_norm,
         ),
         DCGANDiscriminator(
             resolution=resolution,
@@ -97,7 +108,36 @@ def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: 
             num_classes=m.num_classes,
             conditioning=m.d_conditioning,
             matmul_dtype=dtype,
+            batch_norm=m.batch_norm,
         ),
+    )
+
+
+@ARCHITECTURES.register("eigengan")
+def _eigengan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads) -> Networks:
+    require(len(example_shape) == 3, f"model.arch='eigengan' needs images, but the data are {example_shape}-shaped")
+    resolution, _, channels = example_shape
+    try:
+        stages = num_stages(resolution)
+    except ValueError as e:
+        raise UserError(f"data.resolution: {e}") from None
+    require(m.num_classes == 0, "model.arch='eigengan' is unconditional: set model.num_classes=0")
+    require_number("model.eigen_basis", m.eigen_basis, at_least=1, integer=True)
+    require_number("model.eigen_ortho", m.eigen_ortho, at_least=0)
+    require(
+        m.z_dim > stages * m.eigen_basis,
+        f"model.z_dim={m.z_dim} must exceed the {stages} layers x model.eigen_basis={m.eigen_basis} subspace "
+        "coordinates it holds besides G's input noise",
+    )
+    for name in ("g_width", "d_width"):
+        require(
+            isinstance(m[name], int) and m[name] >= 2**stages,
+            f"model.{name}={m[name]!r} is too small for {resolution} px: it must be an integer >= {2**stages}",
+        )
+    return Networks(
+        eigengan.EigenGANGenerator(resolution=resolution, channels=channels, width=m.g_width, basis=m.eigen_basis),
+        eigengan.EigenGANDiscriminator(resolution=resolution, width=m.d_width, heads=heads),
+        functools.partial(eigengan.orthogonality_penalty, weight=float(m.eigen_ortho)),
     )
 
 
