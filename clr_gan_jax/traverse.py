@@ -47,5 +47,7 @@ def write_traverse_grid(
     variables, step = export.restore_ema(experiment, workdir, step)
     samples = traverse_samples(experiment, variables, columns, span, seed)
     path = output or os.path.join(workdir, "samples", f"traverse_{step:07d}_seed{seed}.png")
-    images.save_png(path, images.image_grid(images.to_uint8(samples), columns=columns))
+    grid = images.image_grid(images.to_uint8(samples), columns=columns)
+    scale = -(-64 // samples.shape[1])  # each image at least 64 px wide: the grid is long
+    images.save_png(path, grid, min_side=scale * max(grid.shape[:2]))
     return path

@@ -10,8 +10,8 @@ every layer's subspace coordinates, all N(0, 1)).
 ffhq: the zoo's settings: 256 px, 6 layers of 6 basis vectors, noise 512 (z_dim 512 + 36), G 512
 channels at 4x4 halving to 16, D 16 to 512, hinge with R1 (gamma 10), orthogonality weight 1, Adam
 lr 1e-4 betas (0.5, 0.999), batch 64, EMA 0.999, 500k steps. Documented, not run here.
-digits: 16 px digits on 2 CPU cores: 2 layers of 4 basis vectors, noise 32 (z_dim 40), widths 64,
-lr 2e-4, 1200 steps, EMA 0.99.
+digits: 16 px digits on 2 CPU cores: 2 layers of 4 basis vectors, noise 32 (z_dim 40), widths 32,
+lr 2e-4, 600 steps, EMA 0.99.
 
 Expected (measured on this 2-core CPU): FILLED_IN_BELOW
 """
@@ -43,12 +43,12 @@ def get_config(variant: str = "digits"):
         return c
     c.data.name = "digits"
     c.data.resolution = 16
-    c.model.update(eigen_basis=4, z_dim=32 + 2 * 4, g_width=64, d_width=64)
+    c.model.update(eigen_basis=4, z_dim=32 + 2 * 4, g_width=32, d_width=32)
     c.optim.g_lr = c.optim.d_lr = 2e-4
-    c.train.update(steps=1200, batch_size=64, log_every=100, sample_every=600, checkpoint_every=600)
+    c.train.update(steps=600, batch_size=64, log_every=50, sample_every=300, checkpoint_every=300)
     c.train.ema_decay = 0.99  # 0.999 averages over most of so short a run
     c.eval.metrics = "digits"
-    c.eval.every = 600
+    c.eval.every = 300
     c.eval.num_samples = 1000
     c.eval.batch_size = 200
     return c

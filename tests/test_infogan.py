@@ -20,7 +20,7 @@ from clr_gan_jax.objectives.plugin import GView
 CODES = InfoCodes(categories=3, continuous=2)
 
 
-def tiny(variant="infogan_clr", **overrides):
+def tiny(variant="infogan_bn_clr", **overrides):
     """configs/digits_infogan.py:<variant> at 8x8, widths 8, z 4, batch 8, 3 categories."""
     config = load_config_file("configs/digits_infogan.py", variant)
     config.data.resolution = 8
@@ -148,13 +148,15 @@ def test_traverse_rows_differ_from_their_base_only_in_the_varied_code():
 
 
 def test_infogan_clr_trains_and_its_traverse_grid_has_a_row_per_code_value():
-    """Two steps of configs/digits_infogan.py:infogan_clr (tiny): every term is there and finite; the traverse
+    """Two steps of configs/digits_infogan.py:infogan_bn_clr (tiny; the fixture's runs infogan's losses without
+    BatchNorm): every term is there and finite, G's BatchNorm statistics moved; the traverse
     picture has 3 + 2 x columns rows; `--mode=generate` refuses a G that reads codes."""
     config = tiny()
     images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 1), dtype=np.uint8)
     state, (*_, metrics) = train_steps(config, images, np.zeros(8, np.int32))
     expected = {"d_adv", "d_r1", "d_clr", "d_info_cat", "d_info_cont", "g_adv", "g_rec", "g_info_cat", "g_info_cont"}
     assert expected <= set(metrics) and all(np.isfinite(float(v)) for v in metrics.values())
+    assert float(np.abs(state.nets["g"].collections["batch_stats"]["BatchNorm_0"]["mean"]).max()) > 0
     experiment = build.build(config, 1)
     images = traverse.traverse_samples(experiment, state.ema, columns=3, span=2.0, seed=0)
     changed = traverse.traverse_samples(experiment, state.ema, columns=3, span=1.0, seed=0)
