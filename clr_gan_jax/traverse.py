@@ -20,13 +20,19 @@ from clr_gan_jax.errors import require
 from clr_gan_jax.latents import rows_latents
 
 
-def traverse_samples(experiment: build.Experiment, variables: dict, columns: int, span: float, seed: int) -> np.ndarray:
-    """(rows * columns, H, W, C) samples of the traversal, row after row."""
-    method = experiment.method
-    rows = method.traversal(columns, jnp.linspace(-span, span, columns))
+def traversal_rows(experiment: build.Experiment, columns: int, span: float) -> list:
+    """The method's rows (`latents.Row`) for ``columns`` columns and a sweep over -span..span; UserError if none."""
+    rows = experiment.method.traversal(columns, jnp.linspace(-span, span, columns))
     require(
         bool(rows), "--mode=traverse needs latent codes (infogan.enabled) or layer coordinates (model.arch='eigengan')"
     )
+    return rows
+
+
+def traverse_samples(experiment: build.Experiment, variables: dict, columns: int, span: float, seed: int) -> np.ndarray:
+    """(rows * columns, H, W, C) samples of the traversal, row after row."""
+    method = experiment.method
+    rows = traversal_rows(experiment, columns, span)
     latents = rows_latents(method.sample_latents(jax.random.key(seed), columns), rows)
     return np.asarray(build.generate_fn(experiment)(variables, latents))
 
@@ -44,6 +50,7 @@ def write_traverse_grid(
     ``<workdir>/samples/traverse_<step>_seed<seed>.png``."""
     require(columns >= 2 and span > 0, f"--columns must be >= 2 and --span > 0, got {columns} and {span}")
     experiment = build.build(config)
+    traversal_rows(experiment, columns, span)  # a model without codes fails before any checkpoint is read
     variables, step = export.restore_ema(experiment, workdir, step)
     samples = traverse_samples(experiment, variables, columns, span, seed)
     path = output or os.path.join(workdir, "samples", f"traverse_{step:07d}_seed{seed}.png")

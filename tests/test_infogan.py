@@ -150,7 +150,8 @@ def test_traverse_rows_differ_from_their_base_only_in_the_varied_code():
 def test_infogan_clr_trains_and_its_traverse_grid_has_a_row_per_code_value():
     """Two steps of configs/digits_infogan.py:infogan_bn_clr (tiny; the fixture's runs infogan's losses without
     BatchNorm): every term is there and finite, G's BatchNorm statistics moved; the traverse
-    picture has 3 + 2 x columns rows; `--mode=generate` refuses a G that reads codes."""
+    picture has 3 + 2 x columns rows; `--mode=generate` refuses a G that reads codes, `--mode=traverse` a model
+    without codes (before it looks for a checkpoint)."""
     config = tiny(**{"loss.r1_gamma": 0.0})  # R1's second-order compile is the zoo loop's, tested elsewhere
     images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 1), dtype=np.uint8)
     state, (*_, metrics) = train_steps(config, images, np.zeros(8, np.int32))
@@ -165,3 +166,5 @@ def test_infogan_clr_trains_and_its_traverse_grid_has_a_row_per_code_value():
     assert np.abs(images[9:] - changed[9:]).max() > 1e-5
     with pytest.raises(UserError, match="latent codes"):
         generate.generate_images(config, "/nonexistent", [0], "/tmp/unused")
+    with pytest.raises(UserError, match="needs latent codes"):
+        traverse.write_traverse_grid(tiny(**{"infogan.enabled": False}), "/nonexistent", 3, 2.0, 0)
