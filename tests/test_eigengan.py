@@ -67,19 +67,19 @@ def test_z_holds_each_layers_coordinates_then_the_noise(g_params):
         np.testing.assert_allclose(swept[r][:, r], [-3, -1, 1, 3], rtol=1e-6)
 
 
-def test_eigengan_clr_trains_with_hinge_and_the_orthogonality_term_and_traverses():
+def test_eigengan_clr_trains_with_hinge_and_the_orthogonality_term_and_has_a_row_per_coordinate():
     config = load_config_file("configs/eigengan.py", "digits_clr")
     config.data.resolution = 8
     config.model.update(eigen_basis=2, z_dim=2 + 4, g_width=8, d_width=8)
     config.train.batch_size = 8
     config.loss.r1_gamma = 0.0  # R1's second-order compile is the zoo loop's, tested elsewhere
     images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 1), dtype=np.uint8)
-    state, (first, *_, metrics) = train_steps(config, images, np.zeros(8, np.int32))
+    _, (first, *_, metrics) = train_steps(config, images, np.zeros(8, np.int32))
     assert {"d_adv", "d_clr", "g_adv", "g_rec", "g_ortho"} <= set(metrics)
     assert float(first["d_adv"]) == pytest.approx(2.0, abs=0.05)  # hinge at D ~ 0: relu(1 - 0) + relu(1 + 0)
     assert all(np.isfinite(float(v)) for v in metrics.values()) and 0 < float(metrics["g_ortho"]) < 1e-3
-    samples = traverse.traverse_samples(build.build(config, 1), state.ema, columns=5, span=3.0, seed=0)
-    assert samples.shape == (1 * 2 * 5, 8, 8, 1)  # one layer of two coordinates, five values each
+    rows = traverse.traversal_rows(build.build(config, 1), columns=5, span=3.0)
+    assert [(row.key, row.start, row.values.shape) for row in rows] == [("z", 0, (5, 1)), ("z", 1, (5, 1))]
 
 
 def test_the_zoos_ffhq_networks_build():
