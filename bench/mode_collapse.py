@@ -42,6 +42,7 @@ from clr_gan_jax.errors import TrainingDivergedError  # noqa: E402
 
 ZOO_2D = {  # the zoo's *_ring8.yaml: SimpleMLP 256 wide, z 32, batch 256, 5 D steps per G step, lr 3e-4
     "model.arch": "mlp",
+    "model.batch_norm": False,
     "model.z_dim": 32,
     "optim.g_lr": 3e-4,
     "optim.d_lr": 3e-4,

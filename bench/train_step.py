@@ -71,7 +71,7 @@ def mlp_config():
     """configs/ring8.py's CLR variant."""
     c = base_config()
     c.data.name = "ring8"
-    c.model.update(arch="mlp", z_dim=32, hidden=256, depth=2)
+    c.model.update(arch="mlp", z_dim=32, hidden=256, depth=2, batch_norm=False)
     c.optim.update(g_lr=3e-4, d_lr=3e-4, b1=0.5, b2=0.999)
     c.train.update(batch_size=_MLP_BATCH_SIZE.value, n_critic=_MLP_N_CRITIC.value, ema_decay=0.0)
     return c

@@ -59,7 +59,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.source_seed = 0  # seed that draws the fixed 2-D mixture samples / stacked-digit triples
 
     c.model = ml_collections.ConfigDict()
-    c.model.arch = "dcgan"  # dcgan (SimpleCNN) | mlp (SimpleMLP, 2-D points) | stylegan2 (the official networks)
+    # dcgan (SimpleCNN) | mlp (SimpleMLP, 2-D points) | stylegan2 (the official networks) | eigengan (the zoo's
+    # EigenGAN: a subspace per G layer)
+    c.model.arch = "dcgan"
     c.model.z_dim = 100  # latent size; CLR's phi has the same size
     # dcgan, stylegan2: a conditional model of this many classes (labels from the data); 0 = off
     c.model.num_classes = 0
@@ -75,8 +77,14 @@ def base_config() -> ml_collections.ConfigDict:
     # dcgan, mlp: width of D's logit head; > 1 gives D's logits as (N, d_outputs), RealnessGAN's outcomes
     # (loss.adversarial='realness' needs >= 2; every other loss 1)
     c.model.d_outputs = 1
-    c.model.batch_norm = False  # mlp: BatchNorm before G's activations and D's but the first (the zoo's VEEGAN MLPs)
     c.model.spectral_norm = False  # dcgan, mlp: spectral normalisation of every D layer but the heads (SNGAN)
+    # dcgan: BatchNorm in G and D (False: the zoo's with_bn: false, its InfoGAN setting); mlp: BatchNorm before G's
+    # activations and D's but the first (the zoo's VEEGAN MLPs; the SimpleMLP configs set False)
+    c.model.batch_norm = True
+    # eigengan: subspace dimensions per G layer; model.z_dim holds (stages x eigen_basis) layer coordinates, then
+    # G's input noise (stages = log2(resolution) - 2); g_width / d_width are the channels at 4x4
+    c.model.eigen_basis = 6
+    c.model.eigen_ortho = 1.0  # eigengan: weight of the bases' orthogonality penalty in G's loss (g_ortho)
     # dcgan: operand dtype of the layers' matrix products (forward and input gradients; weight
     # gradients, activations, BatchNorm, losses and optimizer stay float32): float32 | bfloat16,
     # ~1.1-1.3x faster DCGAN+CLR steps on CPUs with avx512_bf16 (bench/train_step.py), less exact
@@ -136,6 +144,15 @@ def base_config() -> ml_collections.ConfigDict:
     c.aux_classifier.enabled = False
     c.aux_classifier.weight = 1.0
     c.aux_classifier.fakes_in_d = False  # True: D's loss adds weight * CE(fake class) too (the ACGAN paper's L_C)
+
+    # InfoGAN (gan method): G reads [z, codes], codes = one categorical (one-hot) and `continuous` N(0, 1) codes;
+    # Q heads on D's features read them back; D's and G's losses add cat_weight * CE + cont_weight * MSE on fakes
+    c.infogan = ml_collections.ConfigDict()
+    c.infogan.enabled = False
+    c.infogan.categories = 10  # values of the categorical code (0: none)
+    c.infogan.continuous = 2  # continuous codes
+    c.infogan.cat_weight = 1.0  # the zoo's lambda_cond_disc
+    c.infogan.cont_weight = 1.0  # the zoo's lambda_cond_cont
 
     # GLeaD (stylegan2 only; configs/glead.py): D's linear decoder gives an image, a G feature map and a w from
     # which G's synthesis blocks above res_g, as a frozen decoder, must rebuild D's input (D's loss only)

@@ -60,6 +60,8 @@ def _restore_generator(config, workdir, trunc, noise_mode, class_idx, step):
     """(experiment, EMA variables of checkpoint ``step``, generate options), the options checked against the model."""
     experiment = build.build(config)
     method = experiment.method
+    latents = method.sample_latents(jax.random.key(0), 1)
+    require("codes" not in latents, "this G also reads latent codes (infogan): use --mode=sample or --mode=traverse")
     require(noise_mode in NOISE_MODES, f"--noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
     options = {}
     if trunc != 1.0 or noise_mode != "const":
@@ -69,7 +71,7 @@ def _restore_generator(config, workdir, trunc, noise_mode, class_idx, step):
         )
         options = {"truncation_psi": trunc, "noise_mode": noise_mode}
     variables, _ = export.restore_ema(experiment, workdir, step)
-    conditional = "labels" in method.sample_latents(jax.random.key(0), 1)
+    conditional = "labels" in latents
     if class_idx is not None:
         require(conditional, "--class_idx needs a conditional model (model.num_classes > 0)")
         require(0 <= class_idx < config.model.num_classes, f"--class_idx must be in [0, {config.model.num_classes})")

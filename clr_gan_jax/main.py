@@ -10,6 +10,7 @@
       --seeds=0-7 --trunc=0.7
   python -m clr_gan_jax.main --config=configs/stylegan2.py:paper256_clr --workdir=runs/ffhq --mode=generate \
       --interpolate=3,7,9
+  python -m clr_gan_jax.main --config=configs/digits_infogan.py:infogan --workdir=runs/infogan --mode=traverse
   python -m clr_gan_jax.main --config=configs/digits_dcgan_clr.py --workdir=runs/digits --dry_run
   python -m clr_gan_jax.main --workdir=runs/digits --mode=plot
 
@@ -25,7 +26,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from clr_gan_jax import distributed, evaluate, export, generate, official_import, plot, run_summary, train
+from clr_gan_jax import distributed, evaluate, export, generate, official_import, plot, run_summary, train, traverse
 from clr_gan_jax.errors import TrainingDivergedError, UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -37,8 +38,9 @@ _WORKDIR = flags.DEFINE_string(
 _MODE = flags.DEFINE_enum(
     "mode",
     "train",
-    ["train", "sample", "export", "evaluate", "generate", "import", "plot"],
-    "What to do with the run (plot: draw metrics.jsonl's curves into one PNG).",
+    ["train", "sample", "export", "evaluate", "generate", "import", "plot", "traverse"],
+    "What to do with the run (plot: draw metrics.jsonl's curves into one PNG; traverse: one PNG whose rows vary "
+    "one latent code (InfoGAN) or layer coordinate (EigenGAN), see clr_gan_jax/traverse.py).",
 )
 _DRY_RUN = flags.DEFINE_bool(
     "dry_run",
@@ -48,15 +50,20 @@ _DRY_RUN = flags.DEFINE_bool(
     "evaluates and saves), and exit without writing anything.",
 )
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "--mode=sample: how many samples to draw.")
-_SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "--mode=sample: seed of the latents.")
+_SAMPLE_SEED = flags.DEFINE_integer("sample_seed", 0, "--mode=sample|traverse: seed of the (base) latents.")
+_COLUMNS = flags.DEFINE_integer(
+    "columns", 9, "--mode=traverse: columns of the picture, and values in each sweep of a continuous code."
+)
+_SPAN = flags.DEFINE_float("span", 2.0, "--mode=traverse: continuous codes and coordinates sweep -span..span.")
 _OUTPUT = flags.DEFINE_string(
     "output",
     None,
-    "sample: PNG path (default <workdir>/samples/sample_<step>.png); "
+    "sample: PNG path (default <workdir>/samples/sample_<step>.png); traverse: PNG path (default "
+    "<workdir>/samples/traverse_<step>_seed<sample_seed>.png); "
     "export: .npz path (default <workdir>/export/generator.npz); plot: PNG path (default <workdir>/curves.png).",
 )
 _STEP = flags.DEFINE_integer(
-    "step", None, "--mode=sample|export|generate: the checkpoint's step (default: the latest)."
+    "step", None, "--mode=sample|export|generate|traverse: the checkpoint's step (default: the latest)."
 )
 _SEEDS = flags.DEFINE_string("seeds", "0-7", "--mode=generate: seeds, like 0-7,12 (one seed%04d.png each).")
 _TRUNC = flags.DEFINE_float("trunc", 1.0, "--mode=generate: truncation psi (stylegan2).")
@@ -131,6 +138,11 @@ def main(argv):
         elif _MODE.value == "sample":
             path = export.write_sample_grid(
                 config, workdir, _NUM_SAMPLES.value, _SAMPLE_SEED.value, _OUTPUT.value, _STEP.value
+            )
+            logging.info("Wrote %s", path)
+        elif _MODE.value == "traverse":
+            path = traverse.write_traverse_grid(
+                config, workdir, _COLUMNS.value, _SPAN.value, _SAMPLE_SEED.value, _OUTPUT.value, _STEP.value
             )
             logging.info("Wrote %s", path)
         elif _MODE.value == "evaluate":

@@ -27,6 +27,7 @@ def get_config(variant: str = "clr"):
     c = base_config()
     c.data.name = "ring8"
     c.model.arch = "mlp"
+    c.model.batch_norm = False  # the zoo's SimpleMLP
     c.model.z_dim = 32
     c.clr.enabled = variant.endswith("clr")
     if variant.startswith("veegan"):  # the zoo's veegan_ring8.yaml: BatchNorm MLPs, lambda_rec 1

@@ -31,7 +31,7 @@ def ring8_config():
     """A small Ring8 MLP run with every D and G term: adversarial, R1, restoration, reconstruction."""
     c = base_config()
     c.data.name = "ring8"
-    c.model.update(arch="mlp", z_dim=8, hidden=32, depth=1)
+    c.model.update(arch="mlp", z_dim=8, hidden=32, depth=1, batch_norm=False)
     c.train.update(
         steps=20, batch_size=32, n_critic=2, log_every=10, sample_every=10, checkpoint_every=10, num_samples=8
     )

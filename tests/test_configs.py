@@ -17,6 +17,8 @@ ARGUMENTS = {
     "ring8.py": ["clr", "baseline", "veegan", "veegan_clr"],
     "cifar10_zoo.py": [v + s for v in ALL_ZOO for s in ("", "_clr")],
     "digits_dcgan_clr.py": ["", *(v + s for v in (*CONDITIONAL, *COMPARISONS) for s in ("", "_clr"))],
+    "digits_infogan.py": ["infogan", "infogan_clr", "infogan_bn", "infogan_bn_clr"],
+    "eigengan.py": ["digits", "digits_clr"],  # ffhq needs data.path; tests/test_eigengan.py builds its networks
 }
 
 

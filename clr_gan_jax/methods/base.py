@@ -110,7 +110,8 @@ class Method:
     ``interpolation_latents(variables, latents, **options)`` maps latents to those of the space in which
     interpolation is linear, which ``generate`` also accepts (identity by default; StyleGAN2's W). ``real_batches``
     real batches feed each step. ``describe(config)`` says what the method makes of the config's
-    optimizer and EMA fields (`Optimization`), for `--dry_run`.
+    optimizer and EMA fields (`Optimization`), for `--dry_run`. ``traversal(columns, sweep)`` gives the rows
+    (`latents.Row`) of ``--mode=traverse``'s picture: one per value of a latent code or coordinate (none by default).
     """
 
     networks: Mapping[str, Network]
@@ -126,6 +127,7 @@ class Method:
     real_batches: int = 1
     init_aux: Callable[[], dict] = dict
     describe: Callable[[Any], Optimization] = plain_optimization
+    traversal: Callable[[int, jax.Array], list] = lambda columns, sweep: []
 
     def active_phases(self, step: int) -> tuple[str, ...]:
         """Names of the phases that run in the step that starts from ``step`` completed steps."""

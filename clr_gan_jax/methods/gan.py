@@ -18,9 +18,14 @@ A conditional model (``model.num_classes`` > 0) reads the reals' labels from the
 zoo's CGAN and ACGAN scripts, D's fakes are drawn with the labels of its real batch (so D sees the
 same classes real and fake, and WGAN-GP's interpolates keep one label), and G's with labels drawn
 uniformly; the latents carry the fakes' labels ('labels'), the plugins' views the reals'.
+
+A plugin's latent codes (InfoGAN's, `objectives.plugin.LatentCodes`) are drawn beside z into 'codes', and G
+reads [z, codes] as its input vector. G's own regulariser (``Networks.g_penalty``: EigenGAN's orthogonality
+of its bases) is added to G's loss.
 """
 
 import dataclasses
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -43,7 +48,18 @@ from clr_gan_jax.methods.base import (
     to_model_input,
 )
 from clr_gan_jax.models import Networks
-from clr_gan_jax.objectives import ADVERSARIAL, Adversarial, DView, GView, Plugin, decoder_of, penalties, plugin_rng
+from clr_gan_jax.objectives import (
+    ADVERSARIAL,
+    Adversarial,
+    DView,
+    GView,
+    LatentCodes,
+    Plugin,
+    codes_of,
+    decoder_of,
+    penalties,
+    plugin_rng,
+)
 from clr_gan_jax.state import TrainState
 
 
@@ -61,15 +77,26 @@ class ZooLosses:
     gp_weight: float = 0.0
     gp_interpolation: str = "per_sample"
     ada: ada_lib.Ada = ada_lib.Ada()
+    codes: LatentCodes | None = None
+    g_penalty: Callable[[dict], dict[str, jax.Array]] | None = None
 
     def sample_latents(self, rng: jax.Array, n: int) -> dict[str, jax.Array]:
-        if not self.num_classes:
+        if not self.num_classes and self.codes is None:
             return {"z": jax.random.normal(rng, (n, self.z_dim), jnp.float32)}
-        z_rng, label_rng = jax.random.split(rng)
-        return {
-            "z": jax.random.normal(z_rng, (n, self.z_dim), jnp.float32),
-            "labels": jax.random.randint(label_rng, (n,), 0, self.num_classes),
-        }
+        z_rng, label_rng, *code_rng = jax.random.split(rng, 2 if self.codes is None else 3)
+        latents = {"z": jax.random.normal(z_rng, (n, self.z_dim), jnp.float32)}
+        if self.num_classes:
+            latents["labels"] = jax.random.randint(label_rng, (n,), 0, self.num_classes)
+        if self.codes is not None:
+            latents["codes"] = self.codes.sample(code_rng[0], n)
+        return latents
+
+    def g_input(self, latents: dict[str, jax.Array]) -> jax.Array:
+        """G's input vector: z, with the plugin's codes appended."""
+        return jnp.concatenate([latents["z"], latents["codes"]], axis=-1) if "codes" in latents else latents["z"]
+
+    def infer_codes(self, d_outputs: dict) -> dict[str, jax.Array]:
+        return {"codes": self.codes.infer(d_outputs)} if self.codes is not None else {}
 
     def _reals(self, inputs: PhaseInputs) -> tuple[jax.Array, jax.Array | None]:
         labels = inputs.batch["label"] if self.num_classes else None
@@ -77,7 +104,7 @@ class ZooLosses:
 
     def generate(self, variables: dict, latents: dict, rng: jax.Array | None = None) -> jax.Array:
         del rng  # the zoo's generators are deterministic
-        return self.generator.apply(variables, latents["z"], latents.get("labels"), train=False)
+        return self.generator.apply(variables, self.g_input(latents), latents.get("labels"), train=False)
 
     def d_loss(self, params, inputs: PhaseInputs):
         latent_rng, penalty_rng = jax.random.split(inputs.rng)
@@ -89,7 +116,7 @@ class ZooLosses:
         g = Apply(
             self.generator, inputs.nets["g"].params, inputs.nets["g"].collections, trainable=False, keep_updates=False
         )
-        fake = jax.lax.stop_gradient(g(latents["z"], labels))
+        fake = jax.lax.stop_gradient(g(self.g_input(latents), labels))
         d = Apply(self.discriminator, params, inputs.nets["d"].collections)
         shown = self.ada.discriminator(d, inputs.aux, inputs.rng)  # d itself without ADA
         terms = {}
@@ -128,19 +155,22 @@ class ZooLosses:
             keep_updates=False,
         )
         shown = self.ada.discriminator(d, inputs.aux, inputs.rng)
-        fake = g(latents["z"], latents.get("labels"))
+        fake = g(self.g_input(latents), latents.get("labels"))
         fake_out = shown(fake, latents.get("labels"))
         real_logits = shown(real, labels)["logits"] if self.adversarial.g_reads_real else None
         terms = {"g_adv": self.adversarial.g(fake_out["logits"], real_logits)}
+        if self.g_penalty is not None:
+            terms.update(self.g_penalty(params))
         view = GView(
             real=real,
             labels=labels,
             fake=fake,
             fake_out=fake_out,
             latents=latents,
-            generator=lambda latents: g(latents["z"], latents.get("labels")),
+            generator=lambda latents: g(self.g_input(latents), latents.get("labels")),
             discriminator=shown,
             rng=plugin_rng(inputs.rng),
+            infer_codes=self.infer_codes,
         )
         for plugin in self.plugins:
             terms.update(plugin.g_terms(view))
@@ -186,16 +216,24 @@ def build(
         gp_weight=float(loss.gp_weight),
         gp_interpolation=loss.gp_interpolation,
         ada=ada_lib.build(config.augment, t.n_critic * t.batch_size, example_shape),
+        codes=codes_of(plugins),
+        g_penalty=networks.g_penalty,
     )
 
     def init_variables(rng):
         g_rng, d_rng = jax.random.split(rng)
-        z = jnp.zeros((1, config.model.z_dim), jnp.float32)
+        code_width = losses.codes.width if losses.codes is not None else 0
+        z = jnp.zeros((1, config.model.z_dim + code_width), jnp.float32)
         labels = jnp.zeros((1,), jnp.int32) if config.model.num_classes else None
         return {
             "g": networks.generator.init(g_rng, z, labels, train=False),
             "d": networks.discriminator.init(d_rng, jnp.zeros((1, *example_shape), jnp.float32), labels, train=False),
         }
+
+    def traversal(columns: int, sweep: jax.Array) -> list:
+        """The codes' rows, then those of a generator with per-layer coordinates (EigenGAN)."""
+        rows = losses.codes.traversal(columns, sweep) if losses.codes is not None else []
+        return rows + (networks.traversal(columns, sweep) if networks.traversal is not None else [])
 
     def end_of_step(state: TrainState) -> TrainState:
         state = losses.ada.end_of_step(state)
@@ -221,4 +259,5 @@ def build(
         seed=config.seed,
         real_batches=t.n_critic,
         init_aux=losses.ada.init_aux,
+        traversal=traversal,
     )

@@ -50,7 +50,7 @@ from clr_gan_jax.methods.base import (
     to_model_input,
 )
 from clr_gan_jax.models import Networks
-from clr_gan_jax.objectives import Decoder, DView, GView, Plugin, decoder_of, plugin_rng
+from clr_gan_jax.objectives import Decoder, DView, GView, Plugin, codes_of, decoder_of, plugin_rng
 from clr_gan_jax.state import TrainState
 
 
@@ -234,6 +234,7 @@ def build(
 ) -> Method:
     t, o, loss, m = config.train, config.optim, config.loss, config.model
     require(m.arch == "stylegan2", f"method='stylegan2' needs model.arch='stylegan2', got {m.arch!r}")
+    require(codes_of(plugins) is None, "latent codes for G (infogan.enabled) need method='gan'")
     for name in ("g_reg_interval", "d_reg_interval"):
         require_number(f"train.{name}", t[name], at_least=1, integer=True)
     require_number("train.ema_kimg", t.ema_kimg, at_least=0)

@@ -8,14 +8,17 @@ builders here read the config. A ``decoder`` (resolution, feature resolution, w 
 which only the stylegan2 architecture has.
 """
 
+import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import ml_collections
 
 from clr_gan_jax.errors import UserError, require, require_number
-from clr_gan_jax.models import stylegan2
+from clr_gan_jax.models import eigengan, stylegan2
 from clr_gan_jax.models.dcgan import (
     D_CONDITIONINGS,
     G_CONDITIONINGS,
@@ -34,8 +37,13 @@ Decoder = tuple[int, int, int] | None
 
 
 class Networks(NamedTuple):
+    """The two networks, G's own regulariser (``g_penalty(g_params) -> {name: term}``, added to G's loss) and G's
+    own traversal rows (``traversal(columns, sweep)``, `latents.Row`s of its per-layer coordinates, EigenGAN's)."""
+
     generator: nn.Module
     discriminator: nn.Module
+    g_penalty: Callable[[dict], dict] | None = None
+    traversal: Callable[[int, jax.Array], list] | None = None
 
 
 def build(
@@ -51,8 +59,10 @@ def build(
     return builder(model_config, tuple(example_shape), tuple(heads), tuple(decoder))
 
 
-def _require_d_outputs(m: ml_collections.ConfigDict) -> None:
+def _require_zoo_fields(m: ml_collections.ConfigDict) -> None:
+    """The fields the zoo's dcgan and mlp share."""
     require_number("model.d_outputs", m.d_outputs, at_least=1, integer=True)
+    require(isinstance(m.batch_norm, bool), f"model.batch_norm must be True or False, got {m.batch_norm!r}")
 
 
 @ARCHITECTURES.register("dcgan")
@@ -83,10 +93,14 @@ def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: 
         m.d_conditioning in D_CONDITIONINGS,
         f"model.d_conditioning must be one of {D_CONDITIONINGS}, got {m.d_conditioning!r}",
     )
-    _require_d_outputs(m)
+    _require_zoo_fields(m)
     require(
         m.d_outputs == 1 or m.num_classes == 0 or m.d_conditioning != "projection",
         "model.d_outputs > 1 does not combine with model.d_conditioning='projection' (a scalar logit's)",
+    )
+    require(
+        m.batch_norm or not (m.num_classes and m.g_conditioning == "cbn"),
+        "model.g_conditioning='cbn' is a BatchNorm: it needs model.batch_norm=True",
     )
     dtype = jnp.dtype(m.matmul_dtype)
     return Networks(
@@ -97,6 +111,7 @@ def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: 
             num_classes=m.num_classes,
             conditioning=m.g_conditioning,
             matmul_dtype=dtype,
+            batch_norm=m.batch_norm,
         ),
         DCGANDiscriminator(
             resolution=resolution,
@@ -107,7 +122,40 @@ def _dcgan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: 
             conditioning=m.d_conditioning,
             matmul_dtype=dtype,
             num_outputs=m.d_outputs,
+            batch_norm=m.batch_norm,
         ),
+    )
+
+
+@ARCHITECTURES.register("eigengan")
+def _eigengan(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: Heads) -> Networks:
+    require(len(example_shape) == 3, f"model.arch='eigengan' needs images, but the data are {example_shape}-shaped")
+    resolution, _, channels = example_shape
+    try:
+        stages = num_stages(resolution)
+    except ValueError as e:
+        raise UserError(f"data.resolution: {e}") from None
+    require(m.num_classes == 0, "model.arch='eigengan' is unconditional: set model.num_classes=0")
+    require_number("model.eigen_basis", m.eigen_basis, at_least=1, integer=True)
+    require_number("model.eigen_ortho", m.eigen_ortho, at_least=0)
+    require(
+        m.z_dim > stages * m.eigen_basis,
+        f"model.z_dim={m.z_dim} must exceed the {stages} layers x model.eigen_basis={m.eigen_basis} subspace "
+        "coordinates it holds besides G's input noise",
+    )
+    for name in ("g_width", "d_width"):
+        require(
+            isinstance(m[name], int) and m[name] >= 2**stages,
+            f"model.{name}={m[name]!r} is too small for {resolution} px: it must be an integer >= {2**stages}",
+        )
+    generator = eigengan.EigenGANGenerator(
+        resolution=resolution, channels=channels, width=m.g_width, basis=m.eigen_basis
+    )
+    return Networks(
+        generator,
+        eigengan.EigenGANDiscriminator(resolution=resolution, width=m.d_width, heads=heads),
+        g_penalty=functools.partial(eigengan.orthogonality_penalty, weight=float(m.eigen_ortho)),
+        traversal=generator.traversal,
     )
 
 
@@ -123,8 +171,7 @@ def _mlp(m: ml_collections.ConfigDict, example_shape: tuple[int, ...], heads: He
     require(m.num_classes == 0, "model.num_classes > 0 (a conditional model) needs model.arch='dcgan' or 'stylegan2'")
     require(isinstance(m.hidden, int) and m.hidden >= 1, f"model.hidden must be an integer >= 1, got {m.hidden!r}")
     require(isinstance(m.depth, int) and m.depth >= 0, f"model.depth must be an integer >= 0, got {m.depth!r}")
-    _require_d_outputs(m)
-    require(isinstance(m.batch_norm, bool), f"model.batch_norm must be True or False, got {m.batch_norm!r}")
+    _require_zoo_fields(m)
     return Networks(
         MLPGenerator(out_dim=example_shape[0], hidden=m.hidden, depth=m.depth, batch_norm=m.batch_norm),
         MLPDiscriminator(

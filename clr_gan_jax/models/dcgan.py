@@ -8,6 +8,7 @@ the width per stage away from the 4x4 end. Init: conv weights N(0, 0.02), biases
 BN scale N(1, 0.02), BN bias 0. BN follows PyTorch's defaults (momentum 0.1, eps 1e-5).
 SNGAN is the same D with spectral normalisation (one power iteration per training call,
 its vectors in the ``spectral`` collection) on every convolution, BatchNorm kept.
+``batch_norm=False`` drops every BatchNorm of G and D (the zoo's ``with_bn: false``, its InfoGAN setting).
 
 With ``num_classes`` > 0 the networks are class-conditional (the zoo's simple_cnn_cond, plus a
 projection D). G: ``'concat'`` feeds [z, one_hot(y)] to its first layer (CGAN); ``'cbn'``
@@ -75,6 +76,7 @@ class DCGANGenerator(nn.Module):
     conditioning: str = "concat"
     matmul_dtype: Any = jnp.float32
     conv_impl: str = "auto"
+    batch_norm: bool = True
 
     @nn.compact
     def __call__(self, z, labels=None, *, train: bool = False):
@@ -84,7 +86,10 @@ class DCGANGenerator(nn.Module):
             z = jnp.concatenate([z, jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)], axis=-1)
         x = layers.Project(self.width, matmul_dtype=self.matmul_dtype)(z)
         for i in range(stages):
-            x = ConditionalBatchNorm(self.num_classes)(x, labels, train=train) if cbn else _batch_norm(train)(x)
+            if cbn:
+                x = ConditionalBatchNorm(self.num_classes)(x, labels, train=train)
+            elif self.batch_norm:
+                x = _batch_norm(train)(x)
             x = nn.relu(x)
             features = self.channels if i == stages - 1 else self.width // 2 ** (i + 1)
             x = layers.UpConv(features, matmul_dtype=self.matmul_dtype, conv_impl=self.conv_impl)(x)
@@ -111,6 +116,7 @@ class DCGANDiscriminator(nn.Module):
     matmul_dtype: Any = jnp.float32
     conv_impl: str = "auto"
     num_outputs: int = 1
+    batch_norm: bool = True
 
     def _normalised(self, layer: nn.Module, train: bool):
         if not self.spectral_norm:
@@ -129,7 +135,7 @@ class DCGANDiscriminator(nn.Module):
             features = self.width // 2 ** (stages - 1 - i)
             conv = layers.DownConv(features, matmul_dtype=self.matmul_dtype, conv_impl=self.conv_impl, name=f"Conv_{i}")
             x = self._normalised(conv, train)(x)
-            if i > 0:
+            if i > 0 and self.batch_norm:
                 x = _batch_norm(train)(x)
             x = nn.leaky_relu(x, 0.2)
         logit = layers.Reduce(self.num_outputs, matmul_dtype=self.matmul_dtype, name="logit")

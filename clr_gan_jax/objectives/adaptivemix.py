@@ -43,6 +43,7 @@ class AdaptiveMix:
     noise_std: float = 0.05
     heads: Heads = ()
     decoder = None  # no decoder in D
+    codes = None  # no latent codes for G
 
     def check(self, d_outputs, latents):
         pass  # every architecture's D returns its features

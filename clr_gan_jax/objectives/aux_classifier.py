@@ -38,6 +38,7 @@ class AuxClassifier:
     weight: float = 1.0
     fakes_in_d: bool = False
     decoder = None  # no decoder in D
+    codes = None  # no latent codes for G
 
     @property
     def heads(self) -> Heads:

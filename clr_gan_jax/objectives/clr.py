@@ -8,6 +8,11 @@ absolute error (the paper's L1). ``phi`` is a linear head of width z_dim on D's 
 features (``clr.phi='head'``, the default for the zoo's networks) or those features
 themselves (``'features'``: the official StyleGAN2 code, whose epilogue FC output is 512 = z_dim
 wide). For a conditional G, the reconstruction passes the real labels with phi(x).
+
+CLR restores z only. G's other inputs are restored elsewhere: a plugin's latent codes by that plugin
+(InfoGAN's mutual-information term is a restoration of its codes by the Q head), so the reconstruction
+feeds G phi(x) with the codes D's heads infer for x (``GView.infer_codes``). EigenGAN's per-layer
+coordinates are part of z (`models.eigengan`), so CLR restores them with the noise.
 """
 
 import dataclasses
@@ -34,6 +39,7 @@ class CLR:
     phi: str = "head"
     z_dim: int = 100
     decoder = None  # no decoder in D
+    codes = None  # no latent codes for G
 
     @property
     def heads(self) -> Heads:
@@ -62,8 +68,9 @@ class CLR:
 
     def g_terms(self, view: GView) -> dict[str, jax.Array]:
         """Reconstruction of the reals from D's code of them; D is frozen and phi(x) a constant: trains G only."""
-        phi = jax.lax.stop_gradient(self.phi_of(view.discriminator(view.real, view.labels)))
-        reconstructed = view.generator({"z": phi, "labels": view.labels})
+        outputs = view.discriminator(view.real, view.labels)
+        latents = jax.lax.stop_gradient({"z": self.phi_of(outputs), **view.infer_codes(outputs)})
+        reconstructed = view.generator({**latents, "labels": view.labels})
         return {"g_rec": self.w_rec * self.dist(view.real, reconstructed)}
 
 

@@ -69,6 +69,7 @@ class GLeaD:
     in_dreg: bool = True
     lpips_variables: dict | None = dataclasses.field(default=None, compare=False, repr=False)
     heads: Heads = ()
+    codes = None  # no latent codes for G
 
     @property
     def decoder(self) -> Decoder:

@@ -10,6 +10,8 @@ gets GLeaD's decoder in D, G's block output at the decoder's feature resolution 
 G's upper synthesis blocks as a frozen decoder (``DView.decode``); only the stylegan2 method provides these.
 A plugin that draws randomness (AdaptiveMix) takes it from the view's ``rng``, a stream of the phase's key that no
 other draw uses (`plugin_rng`).
+A plugin that sets ``codes`` (InfoGAN) adds latent codes to G's input: the gan method draws them into
+``latents['codes']`` and G reads [z, codes] (`LatentCodes`).
 """
 
 import dataclasses
@@ -32,6 +34,20 @@ class Decoder(NamedTuple):
     resolution: int
     feature_resolution: int
     w_dim: int
+
+
+class LatentCodes(Protocol):
+    """Codes a plugin adds to G's input, (N, width) floats concatenated to z."""
+
+    width: int
+
+    def sample(self, rng: jax.Array, n: int) -> jax.Array: ...
+
+    def infer(self, d_outputs: dict[str, jax.Array]) -> jax.Array:
+        """The codes D's heads read off the images it saw (CLR rebuilds a real from phi(x) and these)."""
+
+    def traversal(self, columns: int, sweep: jax.Array) -> list:
+        """``--mode=traverse``'s rows (`latents.Row`) for these codes."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +79,8 @@ class GView:
 
     ``generator(latents)`` runs G in training mode with the parameters being trained (its
     mutable collections threaded by the method); ``discriminator(x, labels)`` runs D with
-    its parameters treated as constants.
+    its parameters treated as constants. ``infer_codes(d_outputs)`` gives the latents besides z and labels
+    that G needs for images D has seen (``{'codes': ...}`` with a plugin's `LatentCodes`, else empty).
     """
 
     real: jax.Array
@@ -74,11 +91,13 @@ class GView:
     generator: Callable[[dict], jax.Array]
     discriminator: Callable[[jax.Array, Any], dict]
     rng: jax.Array | None = None
+    infer_codes: Callable[[dict], dict] = lambda d_outputs: {}
 
 
 class Plugin(Protocol):
     heads: Heads
     decoder: Decoder | None
+    codes: LatentCodes | None
 
     def check(self, d_outputs: dict[str, jax.ShapeDtypeStruct], latents: dict[str, jax.ShapeDtypeStruct]) -> None:
         """Raises UserError if D's outputs or the latents (shapes only) do not fit the plugin."""
@@ -115,6 +134,13 @@ def decoder_of(plugins: tuple[Plugin, ...]) -> Decoder | None:
     decoders = {plugin.decoder for plugin in plugins if plugin.decoder is not None}
     require(len(decoders) <= 1, f"the plugins ask for different decoders in D: {sorted(decoders)}")
     return decoders.pop() if decoders else None
+
+
+def codes_of(plugins: tuple[Plugin, ...]) -> LatentCodes | None:
+    """The latent codes a plugin adds to G's input (at most one plugin may), or None."""
+    codes = [plugin.codes for plugin in plugins if plugin.codes is not None]
+    require(len(codes) <= 1, "at most one plugin may add latent codes to G's input")
+    return codes[0] if codes else None
 
 
 def heads_of(plugins: tuple[Plugin, ...]) -> Heads:
