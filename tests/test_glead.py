@@ -169,6 +169,11 @@ def glead_jacobians(losses, phase, state, batch, terms):
     return jax.jit(jax.jacrev(values, argnums=(0, 1), has_aux=True))
 
 
+def glead_plugin(losses):
+    (plugin,) = [plugin for plugin in losses.plugins if isinstance(plugin, glead.GLeaD)]
+    return plugin
+
+
 @pytest.mark.parametrize(
     "fake_target, fake_distance", [("gfeat", "cosine"), ("gfwimage", "mse")], ids=["ggdr", "glead"]
 )
@@ -178,7 +183,7 @@ def test_every_glead_term_trains_d_only(micro, fake_target, fake_distance):
     experiment, state, batch = micro
     losses = experiment.method.phases[0].loss.__self__
     plugin = dataclasses.replace(
-        losses.plugins[-1], fake_target=fake_target, fake_distance=fake_distance, fake_weight=1.0
+        glead_plugin(losses), fake_target=fake_target, fake_distance=fake_distance, fake_weight=1.0
     )
     losses = dataclasses.replace(losses, plugins=(plugin,))
     g_params, d_params = state.nets["g"].params, state.nets["d"].params
@@ -201,7 +206,8 @@ def test_the_dreg_quirk_switches_off(micro):
     losses = experiment.method.phases[0].loss.__self__
     inputs = PhaseInputs(nets=state.nets, aux=state.aux, batch=batch, rng=jax.random.key(0), constrain=lambda x: x)
     for in_dreg, expected in ((True, {"d_r1", "d_reg_glead_real"}), (False, {"d_r1"})):
-        plugins = (*losses.plugins[:-1], dataclasses.replace(losses.plugins[-1], in_dreg=in_dreg))
+        others = tuple(plugin for plugin in losses.plugins if plugin is not glead_plugin(losses))
+        plugins = (*others, dataclasses.replace(glead_plugin(losses), in_dreg=in_dreg))
         phase = dataclasses.replace(losses, plugins=plugins).d_reg
         metrics = jax.eval_shape(lambda params, phase=phase: phase(params, inputs)[1].metrics, state.nets["d"].params)
         assert set(metrics) == expected
