@@ -131,9 +131,9 @@ def test_nan_loss_stops_with_step_and_name_and_keeps_last_checkpoint(tmp_path, m
         ("--config.train.n_critic=0", "error: train.n_critic must be an integer >= 1, got 0"),
         (
             "--config.loss.adversarial=wasserstein",
-            "error: loss.adversarial: unknown name 'wasserstein'; known: vanilla, hinge, lsgan, wgan",
+            "error: loss.adversarial: unknown name 'wasserstein'; known: vanilla, hinge, lsgan, wgan, realness",
         ),
-        ("--config.method=stylegan", "error: method: unknown name 'stylegan'; known: gan, stylegan2"),
+        ("--config.method=stylegan", "error: method: unknown name 'stylegan'; known: gan, stylegan2, veegan"),
         (
             "--config.model.g_width=2",
             "error: model.g_width=2 is too small for 16 px: the width halves per stage, so it must be an integer >= 4",
