@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from clr_gan_jax.errors import require_number
 from clr_gan_jax.registry import Registry
 from clr_gan_jax.state import NetState, TrainState
 
@@ -184,6 +185,19 @@ class Apply:
         outputs, vjp_fn = self.vjp(x, *args, transform=transform)
         (input_grads,) = vjp_fn(jax.tree.map(jnp.zeros_like, outputs) | {output: jnp.ones_like(outputs[output])})
         return outputs, input_grads
+
+
+def require_learning_rates(config) -> None:
+    """``optim.g_lr`` and ``optim.d_lr`` are positive numbers (one-line UserErrors otherwise)."""
+    for name in ("g_lr", "d_lr"):
+        require_number(f"optim.{name}", config.optim[name], above=0)
+
+
+def require_zoo_loop(config) -> None:
+    """The zoo's loop settings (``train.n_critic`` D updates per G update, G's EMA decay) and the learning rates."""
+    require_number("train.n_critic", config.train.n_critic, at_least=1, integer=True)
+    require_number("train.ema_decay", config.train.ema_decay, at_least=0, below=1)
+    require_learning_rates(config)
 
 
 def d_phase_result(terms: dict, view, plugins, ada, aux: dict, collections: dict) -> tuple[jax.Array, PhaseOutput]:

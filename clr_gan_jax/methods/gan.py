@@ -45,6 +45,7 @@ from clr_gan_jax.methods.base import (
     PhaseOutput,
     d_phase_result,
     ema_update,
+    require_zoo_loop,
     to_model_input,
 )
 from clr_gan_jax.models import Networks
@@ -183,8 +184,7 @@ def build(
 ) -> Method:
     t, o, loss = config.train, config.optim, config.loss
     require(decoder_of(plugins) is None, "GLeaD (glead.enabled) needs method='stylegan2'")
-    require_number("train.n_critic", t.n_critic, at_least=1, integer=True)
-    require_number("train.ema_decay", t.ema_decay, at_least=0, below=1)
+    require_zoo_loop(config)
     require_number("loss.r1_gamma", loss.r1_gamma, at_least=0)
     require_number("loss.gp_weight", loss.gp_weight, at_least=0)
     require(
@@ -203,8 +203,6 @@ def build(
         "model.d_outputs > 1: R1, WGAN-GP (loss.r1_gamma, loss.gp_weight) and ADA (augment.pipe) read D's one logit; "
         "set them to 0 and ''",
     )
-    for name in ("g_lr", "d_lr"):
-        require_number(f"optim.{name}", o[name], above=0)
     losses = ZooLosses(
         generator=networks.generator,
         discriminator=networks.discriminator,

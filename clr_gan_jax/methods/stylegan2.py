@@ -47,6 +47,7 @@ from clr_gan_jax.methods.base import (
     PhaseInputs,
     PhaseOutput,
     d_phase_result,
+    require_learning_rates,
     to_model_input,
 )
 from clr_gan_jax.models import Networks
@@ -249,8 +250,7 @@ def build(
         t.batch_size // loss.pl_batch_shrink >= 1,
         f"train.batch_size={t.batch_size} / loss.pl_batch_shrink={loss.pl_batch_shrink} leaves no path-length batch",
     )
-    for name in ("g_lr", "d_lr"):
-        require_number(f"optim.{name}", o[name], above=0)
+    require_learning_rates(config)
     require(
         decoder_of(plugins) is None or not config.augment.pipe,
         "GLeaD with ADA (augment.pipe) is not supported: the official code augments G's feature maps together with "

@@ -36,6 +36,7 @@ from clr_gan_jax.methods.base import (
     PhaseOutput,
     ema_update,
     plain_optimization,
+    require_zoo_loop,
     to_model_input,
 )
 from clr_gan_jax.models import Networks
@@ -131,12 +132,9 @@ def build(
     others = [name for name in plugin_names(config) if name != "clr"]
     require(not others, f"method='veegan' carries the clr plugin only; disable {others}")
     require(not config.augment.pipe, "method='veegan' does not run ADA: set augment.pipe=''")
-    require_number("train.n_critic", t.n_critic, at_least=1, integer=True)
-    require_number("train.ema_decay", t.ema_decay, at_least=0, below=1)
+    require_zoo_loop(config)
     require_number("veegan.w_rec", v.w_rec, at_least=0)
     require_number("veegan.latent_noise", v.latent_noise, at_least=0)
-    for name in ("g_lr", "d_lr"):
-        require_number(f"optim.{name}", o[name], above=0)
     losses = VEEGANLosses(
         generator=networks.generator,
         discriminator=networks.discriminator.clone(latent_dim=m.z_dim),
