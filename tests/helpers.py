@@ -76,6 +76,14 @@ def micro_config(variant: str = "tiny_clr", **overrides):
     return config
 
 
+def tiny_zoo(config):
+    """A zoo (dcgan) config shrunk to 8x8 images, widths of 16, z of 8, batch 8 and one D update per step."""
+    config.data.resolution = 8
+    config.model.update(g_width=16, d_width=16, z_dim=8)
+    config.train.update(batch_size=8, n_critic=1)
+    return config
+
+
 def train_steps(config, images: np.ndarray, labels: np.ndarray, steps: int = 2):
     """``steps`` jitted train steps of ``config`` on one device, each on the same batch: (state, each step's
     metrics)."""

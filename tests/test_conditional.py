@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import assert_trees_equal, load_config_file, read_jsonl, restore_state, train_steps
+from helpers import assert_trees_equal, load_config_file, read_jsonl, restore_state, tiny_zoo, train_steps
 from PIL import Image
 
 from clr_gan_jax import build, evaluate, export, generate, images, sharding, train
@@ -97,19 +97,11 @@ def test_aux_classifier_terms_are_weighted_cross_entropies():
     assert float(plugin.g_terms(g_view)["g_cls"]) == pytest.approx(0.5 * ce_fake, rel=1e-6)
 
 
-def tiny(config):
-    """A config shrunk to 8x8 images, widths of 16, z of 8, batch 8 and one D update per step."""
-    config.data.resolution = 8
-    config.model.update(g_width=16, d_width=16, z_dim=8)
-    config.train.update(batch_size=8, n_critic=1)
-    return config
-
-
 @pytest.fixture(scope="module")
 def acgan():
     """configs/cifar10_zoo.py:acgan_clr with the fakes' cross-entropy in D's loss too (so D's term reads the fakes),
     tiny, its initial state and one phase input on random images."""
-    config = tiny(load_config_file("configs/cifar10_zoo.py", "acgan_clr"))
+    config = tiny_zoo(load_config_file("configs/cifar10_zoo.py", "acgan_clr"))
     config.aux_classifier.fakes_in_d = True
     experiment = build.build(config, 1)
     state = build.initial_state(experiment, sharding.make_mesh(jax.devices()[:1]))
@@ -161,7 +153,7 @@ def test_d_phase_fakes_take_the_real_labels_and_the_sampler_draws_uniform_ones(a
 def test_conditional_variant_trains(variant):
     """Two steps of each conditional config with CLR on 8x8 images: finite losses with the variant's own terms
     (the plain variants differ only in clr.enabled, as tests/test_configs.py checks for every zoo variant)."""
-    config = tiny(load_config_file("configs/cifar10_zoo.py", variant))
+    config = tiny_zoo(load_config_file("configs/cifar10_zoo.py", variant))
     images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 3), dtype=np.uint8)
     state, (*_, metrics) = train_steps(config, images, np.arange(8, dtype=np.int32))
     expected = {"d_adv", "g_adv", "d_clr", "g_rec"} | ({"d_cls", "g_cls"} if variant == "acgan_clr" else set())
@@ -171,11 +163,11 @@ def test_conditional_variant_trains(variant):
 
 
 def test_bad_conditioning_values_are_one_line_errors():
-    config = tiny(load_config_file("configs/cifar10_zoo.py", "cgan"))
+    config = tiny_zoo(load_config_file("configs/cifar10_zoo.py", "cgan"))
     config.model.d_conditioning = "film"
     with pytest.raises(UserError, match="model.d_conditioning must be one of"):
         build.build(config, 1)
-    config = tiny(load_config_file("configs/cifar10_zoo.py", "dcgan"))
+    config = tiny_zoo(load_config_file("configs/cifar10_zoo.py", "dcgan"))
     config.aux_classifier.enabled = True
     with pytest.raises(UserError, match="aux_classifier needs model.num_classes >= 2"):
         build.build(config, 1)
@@ -232,7 +224,7 @@ def test_intra_digits_on_real_digits_with_one_class_planted():
 
 
 def tiny_digits(variant: str, steps: int):
-    config = tiny(load_config_file("configs/digits_dcgan_clr.py", variant))
+    config = tiny_zoo(load_config_file("configs/digits_dcgan_clr.py", variant))
     config.train.update(steps=steps, log_every=2, sample_every=4, checkpoint_every=2, num_samples=20)
     config.eval.update(every=4, num_samples=200, batch_size=40)
     return config

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import load_config_file, train_steps
+from helpers import load_config_file, tiny_zoo, train_steps
 
 from clr_gan_jax import build, sharding
 from clr_gan_jax.default_config import base_config
@@ -111,19 +111,11 @@ def test_adaptivemix_shrinkage_by_hand():
     assert float(exact) == pytest.approx(-1.0, abs=1e-6)
 
 
-def tiny(config):
-    """A config shrunk to 8x8 images, widths of 16, z of 8, batch 8 and one D update per step."""
-    config.data.resolution = 8
-    config.model.update(g_width=16, d_width=16, z_dim=8)
-    config.train.update(batch_size=8, n_critic=1)
-    return config
-
-
 @pytest.fixture(scope="module")
 def combined():
     """configs/cifar10_zoo.py:realness_clr with AdaptiveMix on too (the three combine), tiny, its initial state, one
     phase input, and the jitted metric gradients of each phase."""
-    config = tiny(load_config_file("configs/cifar10_zoo.py", "realness_clr"))
+    config = tiny_zoo(load_config_file("configs/cifar10_zoo.py", "realness_clr"))
     config.adaptivemix.enabled = True
     experiment = build.build(config, 1)
     state = build.initial_state(experiment, sharding.make_mesh(jax.devices()[:1]))
@@ -173,7 +165,7 @@ def test_realness_objective_3_reads_the_reals_in_gs_loss(combined):
 
 @pytest.mark.parametrize("variant", ["realness_clr", "adaptivemix_clr"])
 def test_comparison_configs_train(variant):
-    config = tiny(load_config_file("configs/cifar10_zoo.py", variant))
+    config = tiny_zoo(load_config_file("configs/cifar10_zoo.py", variant))
     images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 3), dtype=np.uint8)
     state, (*_, metrics) = train_steps(config, images, np.zeros(8, np.int32))
     realness_run = variant.startswith("realness")
