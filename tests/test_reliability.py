@@ -1,6 +1,7 @@
 """Faults a run meets, each reproduced: a diverging state, two runs on one workdir, damaged checkpoints, a full disk,
 a run too big for memory, bad data, signals, and the smaller traps of the command line and exported files."""
 
+import gc
 import json
 import os
 import pathlib
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -222,6 +224,24 @@ def test_a_checkpoint_that_does_not_fit_on_disk_is_one_error_and_older_ones_are_
     config = load_config_file("configs/ring8.py")
     config.model.update(z_dim=8, hidden=512, depth=1)
     assert int(restore_state(config, workdir, 4).step) == 4
+
+
+def test_a_failed_checkpoint_write_silences_its_abandoned_coroutines():
+    """Orbax's unfinished writes are coroutines collected later; their 'never awaited' warnings would print after the
+    one-line error."""
+
+    async def write_fragment():
+        pass
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(OSError), checkpoints._quiet_failure():
+            raise OSError("no space left on device")
+        abandoned = write_fragment()
+        del abandoned
+        gc.collect()
+        warnings.warn("a later warning still shows", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["a later warning still shows"]
 
 
 def test_a_sample_grid_that_cannot_be_written_is_a_warning(tmp_path, caplog):
