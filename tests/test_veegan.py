@@ -110,11 +110,15 @@ def test_each_term_trains_only_its_network(veegan, phase):
         assert norm(grads[term][trains]) > 1e-4, term
 
 
-def test_veegan_refuses_images():
+def test_veegan_refuses_images_and_plugins_other_than_clr():
     images = load_config_file("configs/ring8.py", "veegan")
     images.update_from_flattened_dict({"data.name": "digits", "model.arch": "dcgan"})
     with pytest.raises(UserError, match="method='veegan' needs model.arch='mlp'"):
         build.build(images, 1)
+    mixed = load_config_file("configs/ring8.py", "veegan_clr")
+    mixed.adaptivemix.enabled = True
+    with pytest.raises(UserError, match=r"carries the clr plugin only; disable \['adaptivemix'\]"):
+        build.build(mixed, 1)
 
 
 @pytest.mark.slow
