@@ -57,17 +57,21 @@ def write_npz(path: str, variables: dict, config: ml_collections.ConfigDict, exa
 
 
 def sample_picture_fn(experiment: build.Experiment, source):
-    """samples -> a grid of images (one row per class for a conditional model, see `build.picture_latents`), or a
-    scatter plot of generated (red) over real (grey) points.
+    """samples -> a grid of images (one row per class for a conditional model, see `build.picture_latents`; with
+    its channels apart beside it for stacked digits), or a scatter plot of generated (red) over real (grey) points.
 
     The real points of the scatter plots are read from ``source`` once, here.
     """
     if len(experiment.example_shape) == 1:
         real = np.stack([source[i]["image"] for i in range(min(len(source), 2000))])
         return lambda samples: images.scatter_plot(real, samples)
-    return lambda samples: images.image_grid(
-        images.to_uint8(samples), columns=build.grid_columns(experiment, len(samples))
-    )
+    stacked = data.is_stacked(experiment.config.data)
+
+    def picture(samples):
+        grid = images.image_grid(images.to_uint8(samples), columns=build.grid_columns(experiment, len(samples)))
+        return images.with_channels_apart(grid) if stacked else grid
+
+    return picture
 
 
 def write_sample_grid(

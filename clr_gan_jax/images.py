@@ -24,6 +24,17 @@ def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 1) -> 
     return grid
 
 
+def with_channels_apart(grid: np.ndarray, gap: int = 4) -> np.ndarray:
+    """An RGB grid followed, left to right, by its R, G and B channels as grayscale grids: stacked digits overlay
+    three images, one per channel, which only read apart."""
+    h, _, _ = grid.shape
+    spacer = np.full((h, gap, 3), 128, np.uint8)
+    panels = [grid]
+    for channel in range(3):
+        panels += [spacer, np.repeat(grid[..., channel : channel + 1], 3, axis=-1)]
+    return np.concatenate(panels, axis=1)
+
+
 def scatter_plot(real: np.ndarray, fake: np.ndarray, size: int = 512, extent: float = 1.05) -> np.ndarray:
     """Real points (grey) and generated points (red) in [-extent, extent]^2 -> (size, size, 3) uint8."""
     canvas = Image.new("RGB", (size, size), "white")

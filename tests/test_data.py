@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from clr_gan_jax.data import embedded, make_dataset, make_iterator
+from clr_gan_jax import images
+from clr_gan_jax.data import embedded, is_stacked, make_dataset, make_iterator
+from clr_gan_jax.default_config import base_config
 
 
 def test_ring8_is_the_zoo_mixture():
@@ -35,6 +37,25 @@ def test_digits_and_stacked_digits():
         ]
         assert matches, f"channel {channel} is not a digit {digit}"
     assert len({int(stacked[i]["label"]) for i in range(500)}) > 300
+
+
+def test_stacked_digits_pictures_show_each_channel_apart():
+    config = base_config().data
+    config.name = "stacked_digits"
+    assert is_stacked(config)
+    config.name = "digits"
+    assert not is_stacked(config)
+    stacked = embedded.StackedDigitsSource(8, size=6, seed=0)
+    grid = images.image_grid(np.stack([stacked[i]["image"] for i in range(6)]), columns=3)
+    picture = images.with_channels_apart(grid, gap=2)
+    h, w, _ = grid.shape
+    assert picture.shape == (h, 4 * w + 3 * 2, 3)
+    np.testing.assert_array_equal(picture[:, :w], grid)
+    for channel in range(3):
+        panel = picture[:, (w + 2) * (channel + 1) : (w + 2) * (channel + 1) + w]
+        for c in range(3):
+            np.testing.assert_array_equal(panel[..., c], grid[..., channel])
+        assert (picture[:, (w + 2) * channel + w : (w + 2) * (channel + 1)] == 128).all()
 
 
 def take(iterator, n):

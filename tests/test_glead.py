@@ -13,7 +13,7 @@ from helpers import assert_close, assert_trees_equal, load_config_file, load_fix
 from clr_gan_jax import build, checkpoints, npz, sharding, train
 from clr_gan_jax.errors import UserError
 from clr_gan_jax.methods import PhaseInputs
-from clr_gan_jax.metrics import lpips
+from clr_gan_jax.metrics import convert_lpips, lpips
 from clr_gan_jax.models import stylegan2
 from clr_gan_jax.models.stylegan2 import official_weights
 from clr_gan_jax.models.stylegan2.discriminator import Decoder
@@ -357,3 +357,36 @@ def test_lpips_distances_read_the_weights_file(tmp_path):
     assert (plugin.real_distance, plugin.fake_distance) == ("lpips", "lpips")  # pure GLeaD: LPIPS in both branches
     np.testing.assert_allclose(jax.jit(functools.partial(plugin.distance, "lpips"))(x, y), expected, rtol=1e-5)
     assert float(expected) > 0
+
+
+def seeded_lpips_state_dicts(seed=0):
+    """AlexNet ``features`` and LPIPS ``lin`` tensors in the real files' key layout, drawn from a seed exactly as
+    tests/data/README.md says the glead_lpips.npz fixture drew them."""
+    rng = np.random.RandomState(seed)
+    alexnet = {}
+    for index, cin, cout, k in ((0, 3, 64, 11), (3, 64, 192, 5), (6, 192, 384, 3), (8, 384, 256, 3), (10, 256, 256, 3)):
+        alexnet[f"features.{index}.weight"] = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(
+            np.float32
+        )
+        alexnet[f"features.{index}.bias"] = (0.1 * rng.standard_normal(cout)).astype(np.float32)
+    lins = {
+        f"lin{i}.model.1.weight": rng.uniform(0, 1, (1, c, 1, 1)).astype(np.float32)
+        for i, c in enumerate(lpips.CHANNELS)
+    }
+    return alexnet, lins
+
+
+def test_real_term_distance_matches_the_official_glead_lpips_loss():
+    """tests/data/glead_lpips.npz: the official GLeaD LPIPS module (training/lpips, the one loss_glead.py builds) on
+    seeded weights, 10 * LPIPS(x, y) and its gradient in x; ours through the converter and the plugin's distance."""
+    f = load_fixture("glead_lpips.npz")
+    alexnet, lins = seeded_lpips_state_dicts(0)
+    flat = {**convert_lpips.alexnet_to_flax(alexnet, "seeded"), **convert_lpips.lin_to_flax(lins, "seeded")}
+    plugin = glead.GLeaD(lpips_variables={"params": npz.unflatten(flat)})
+    x, y = nhwc(f["x"]), nhwc(f["y"])
+    loss, grad = jax.jit(jax.value_and_grad(lambda x: plugin.real_weight * plugin.distance("lpips", x, y)))(x)
+    assert plugin.real_weight == 10.0 and float(f["loss"]) > 1.0
+    grad_error = np.abs(np.asarray(grad) - nhwc(f["grad_x"])).max() / np.abs(f["grad_x"]).max()
+    print(f"loss {float(loss):.6f} vs {float(f['loss']):.6f}; gradient max error / max {grad_error:.1e}")
+    np.testing.assert_allclose(loss, f["loss"], rtol=1e-5)
+    assert grad_error < 1e-4

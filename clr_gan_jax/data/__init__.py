@@ -20,16 +20,27 @@ from clr_gan_jax.data.pipeline import make_dataset, make_iterator
 from clr_gan_jax.errors import require, require_number
 from clr_gan_jax.registry import Registry
 
-__all__ = ["DATASETS", "Dataset", "create_source", "example_shape", "is_points", "make_dataset", "make_iterator"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "create_source",
+    "example_shape",
+    "is_points",
+    "is_stacked",
+    "make_dataset",
+    "make_iterator",
+]
 
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """``source(data_config)`` opens the data; ``shape(data_config)`` is one example's shape, known without reading."""
+    """``source(data_config)`` opens the data; ``shape(data_config)`` is one example's shape, known without reading.
+    ``stacked`` marks images whose channels are separate grayscale images (stacked digits)."""
 
     source: Callable[[ml_collections.ConfigDict], Any]
     shape: Callable[[ml_collections.ConfigDict], tuple[int, ...]]
     needs_path: bool = False
+    stacked: bool = False
 
 
 DATASETS = Registry("data.name")
@@ -53,7 +64,7 @@ DATASETS.register("ring8")(Dataset(lambda c: embedded.ring8(seed=c.source_seed),
 DATASETS.register("grid25")(Dataset(lambda c: embedded.grid25(seed=c.source_seed), lambda c: (2,)))
 DATASETS.register("digits")(Dataset(lambda c: embedded.DigitsSource(c.resolution), _image_shape(1)))
 DATASETS.register("stacked_digits")(
-    Dataset(lambda c: embedded.StackedDigitsSource(c.resolution, seed=c.source_seed), _image_shape(3))
+    Dataset(lambda c: embedded.StackedDigitsSource(c.resolution, seed=c.source_seed), _image_shape(3), stacked=True)
 )
 for _name in ("cifar10", "celeb_a", "lsun"):
     DATASETS.register(_name)(Dataset(_tfds, _image_shape(3)))
@@ -109,6 +120,11 @@ def create_source(data_config: ml_collections.ConfigDict):
 def example_shape(data_config: ml_collections.ConfigDict) -> tuple[int, ...]:
     """The shape of one example from the config (shards: from their dataset.json), without reading data."""
     return tuple(dataset(data_config).shape(data_config))
+
+
+def is_stacked(data_config: ml_collections.ConfigDict) -> bool:
+    """Whether each channel of an example is its own grayscale image (stacked digits)."""
+    return dataset(data_config).stacked
 
 
 def is_points(data_config: ml_collections.ConfigDict) -> bool:
