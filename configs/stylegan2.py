@@ -42,10 +42,11 @@ upper blocks only need to interpolate), 2 mapping layers, z and w 64 wide so tha
 so a run compiles two step variants instead of four; lr 0.01 (4x the official 0.0025). On 2 CPU cores a
 step's cost is about proportional to its images, so small batches buy updates: at 25.6 kimg stacked_fd was
 28 at batch 32, 22 at batch 16 and 13 at batch 8. Measured on 2 CPU cores (AMD EPYC, nothing else running):
-tiny_clr took about 9 minutes wall in all (compilation and evaluation included, about 12-15 steps/s);
-stacked_fd 5.6 (real digits 0.09, 2x2-blurred reals 94 at 8 px), stacked_modes 745 of 1000. Its last grid
-is coloured tangles like the real grid; view the channels apart to judge: each channel shows digits,
-most of them legible (0, 2, 3, 5, 6, 9 the clearest), blurrier than the reals.
+tiny_clr took 9m16s and 9m46s wall in two runs (compilation and evaluation included; median 12 steps/s, the
+host's speed drifting by +-20%), tiny 7m05s. tiny_clr ends at stacked_fd 5.6 (real digits 0.09, 2x2-blurred
+reals 94 at 8 px) and 745 of 1000 stacked modes (tiny: 7.3 and 626). Its RGB grid is coloured tangles like the
+real grid; the sample pictures show each channel apart to its right, and there the digits are legible (0, 2, 3,
+5, 6, 9 the clearest), blurrier than the reals.
 """
 
 from clr_gan_jax.default_config import base_config
