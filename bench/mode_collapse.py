@@ -16,11 +16,12 @@ After the runs it writes, from every result present:
   <out>/strip_<dataset>.png      one row per objective and CLR setting (seed 0), one column per sample step: the
                                  zoo's strips of scatter plots (2-D) or sample grids (stacked digits)
 
-Cost: on an idle 2-core CPU a 2-D run of the zoo's 5000 steps takes about 5 minutes (configs/ring8.py; about
-17 steps/s, batch 256 x 5 D steps); so the full study (9 objectives x CLR off/on x 3 seeds x 3 datasets, about 160
-runs; stacked digits' DCGAN runs slower) is many hours: run it in pieces (--datasets, --objectives, --seeds,
---steps). Measured here on a shared 2-core CPU at load 20 (several jobs at once): 300-step Ring8 runs took 10 to 15
-minutes each, compilation included.
+Cost: on an idle 2-core CPU a 2-D run of the zoo's 5000 steps took about 5 minutes in one session
+(configs/ring8.py; about 17 steps/s, batch 256 x 5 D steps) and about 17 minutes in another (vanilla, 5 steps/s,
+compilation included): 2-core hosts differ that much. So the full study (9 objectives x CLR off/on x 3 seeds x
+3 datasets, about 160 runs; stacked digits' DCGAN runs slower) is many hours: run it in pieces (--datasets,
+--objectives, --seeds, --steps). On a shared 2-core CPU at load 20 (several jobs at once), 300-step Ring8 runs
+took 10 to 15 minutes each, compilation included.
 ``--quick`` (ring8, VEEGAN, CLR off and on, seed 0, 16-unit nets, 20 steps; the test) is two tiny runs.
 """
 
