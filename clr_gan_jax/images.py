@@ -27,8 +27,7 @@ def image_grid(images: np.ndarray, columns: int | None = None, pad: int = 1) -> 
 def with_channels_apart(grid: np.ndarray, gap: int = 4) -> np.ndarray:
     """An RGB grid followed, left to right, by its R, G and B channels as grayscale grids: stacked digits overlay
     three images, one per channel, which only read apart."""
-    h, _, _ = grid.shape
-    spacer = np.full((h, gap, 3), 128, np.uint8)
+    spacer = np.full((grid.shape[0], gap, 3), 128, np.uint8)
     panels = [grid]
     for channel in range(3):
         panels += [spacer, np.repeat(grid[..., channel : channel + 1], 3, axis=-1)]
