@@ -3,6 +3,7 @@
   python bench/mode_collapse.py --out=runs/mode_collapse                      # the full study
   python bench/mode_collapse.py --out=runs/mode_collapse --datasets=ring8 --objectives=vanilla,veegan --seeds=0
   python bench/mode_collapse.py --out=/tmp/mc --quick                           # VEEGAN, tiny nets, 20 steps
+  python bench/mode_collapse.py --out=runs/mode_collapse --report_only          # table and strips of what is there
 
 Each run is the project's own training (`train.train_and_evaluate`, what ``clr_gan_jax.main`` runs) of a dataset's
 settings (`DATASETS`: SimpleMLP, batch 256, 5 D steps per G step on the 2-D sets; a small DCGAN on stacked digits)
@@ -222,6 +223,9 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=5000, help="train steps per run (the zoo's 5000)")
     parser.add_argument("--sample_every", type=int, default=1000, help="steps between the strips' columns")
     parser.add_argument("--quick", action="store_true", help="ring8, veegan, seed 0, tiny nets, 20 steps (the test)")
+    parser.add_argument(
+        "--report_only", action="store_true", help="write the table and strips of the results present; train nothing"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets, args.objectives, args.seeds, args.steps, args.sample_every = (
@@ -241,7 +245,7 @@ def parse_args(argv=None):
 def main(argv=None) -> str:
     args = parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    for dataset in args.datasets.split(","):
+    for dataset in [] if args.report_only else args.datasets.split(","):
         for objective in args.objectives.split(","):
             if dataset not in (OBJECTIVES[objective].datasets or DATASETS):
                 print(f"{objective}: does not run on {dataset}; skipped")

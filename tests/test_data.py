@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from clr_gan_jax import images
-from clr_gan_jax.data import embedded, is_stacked, make_dataset, make_iterator
+from clr_gan_jax.data import create_source, embedded, is_stacked, make_dataset, make_iterator
 from clr_gan_jax.default_config import base_config
+from clr_gan_jax.errors import UserError
 
 
 def test_ring8_is_the_zoo_mixture():
@@ -95,3 +96,36 @@ def test_mirror_flips_some_images_left_right():
     ]
     kept = [np.array_equal(m, p) for m, p in zip(mirrored["image"], plain["image"])]
     assert all(f or k for f, k in zip(flipped, kept)) and 16 < sum(flipped) < 48
+
+
+class PerExampleReads:
+    """The same examples without ``read_batch``: the pipeline reads them one by one."""
+
+    def __init__(self, source):
+        self._source = source
+
+    def __len__(self):
+        return len(self._source)
+
+    def __getitem__(self, index):
+        return self._source[index]
+
+
+@pytest.mark.parametrize("source, mirror", [(embedded.ring8(), False), (embedded.DigitsSource(8), True)])
+def test_batched_reads_match_per_example_reads_across_an_epoch_boundary(source, mirror):
+    start = len(source) // 7 - 1  # batch start + 1 holds the end of epoch 0 and the start of epoch 1
+    batches = [
+        take(make_iterator(make_dataset(s, batch_size=7, seed=2, mirror=mirror, start=start)), 3)
+        for s in (source, PerExampleReads(source))
+    ]
+    for fast, slow in zip(*batches):
+        np.testing.assert_array_equal(fast["image"], slow["image"])
+        np.testing.assert_array_equal(fast["label"], slow["label"])
+        assert fast["image"].shape == (7, *np.shape(source[0]["image"]))
+
+
+def test_mirror_of_points_is_refused():
+    config = base_config()
+    config.data.name, config.data.mirror = "ring8", True
+    with pytest.raises(UserError, match="data.mirror flips images"):
+        create_source(config.data)

@@ -179,3 +179,6 @@ def test_mode_collapse_quick_writes_its_table_and_strip(tmp_path):
     strip = np.asarray(Image.open(tmp_path / "strip_ring8.png"))
     assert strip.shape == (2 * 160, 150 + 2 * 160, 3)  # 2 runs, samples at steps 10 and 20
     assert (tmp_path / "table.md").read_text() == text
+    (tmp_path / "table.md").unlink()
+    assert bench.main(["--report_only", f"--out={tmp_path}", "--seeds=0,1"]) == text.replace("of [0]", "of [0, 1]")
+    assert sorted(os.listdir(tmp_path / "ring8")) == ["veegan-clr-s0", "veegan-noclr-s0"]  # nothing trained

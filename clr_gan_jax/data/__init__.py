@@ -109,6 +109,7 @@ def dataset(data_config: ml_collections.ConfigDict) -> Dataset:
         require(bool(c.path), f"data.path must name the {c.name} to read (data.name={c.name!r})")
     require_number("data.resolution", c.resolution, at_least=1, integer=True)
     require(c.channels in (1, 3), f"data.channels must be 1 or 3, got {c.channels!r}")
+    require(not c.mirror or len(entry.shape(c)) == 3, f"data.mirror flips images; data.name={c.name!r} holds points")
     return entry
 
 

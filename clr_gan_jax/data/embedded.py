@@ -44,6 +44,9 @@ class GaussianMixtureSource:
     def __getitem__(self, index: int) -> dict:
         return {"image": self._points[index], "label": self._labels[index]}
 
+    def read_batch(self, indices: np.ndarray) -> dict:
+        return {"image": self._points[indices], "label": self._labels[indices]}
+
 
 def ring8(seed: int = 0) -> GaussianMixtureSource:
     return GaussianMixtureSource(RING8_CENTRES, RING8_STD, samples_per_mode=400, seed=seed)
@@ -83,6 +86,9 @@ class DigitsSource:
 
     def __getitem__(self, index: int) -> dict:
         return {"image": self._images[index][..., None], "label": self._labels[index]}
+
+    def read_batch(self, indices: np.ndarray) -> dict:
+        return {"image": self._images[indices][..., None], "label": self._labels[indices]}
 
 
 class StackedDigitsSource:
