@@ -17,12 +17,12 @@ After the runs it writes, from every result present:
   <out>/strip_<dataset>.png      one row per objective and CLR setting (seed 0), one column per sample step: the
                                  zoo's strips of scatter plots (2-D) or sample grids (stacked digits)
 
-Cost: on an idle 2-core CPU a 2-D run of the zoo's 5000 steps took about 5 minutes in one session
-(configs/ring8.py; about 17 steps/s, batch 256 x 5 D steps) and about 17 minutes in another (vanilla, 5 steps/s,
-compilation included): 2-core hosts differ that much. So the full study (9 objectives x CLR off/on x 3 seeds x
-3 datasets, about 160 runs; stacked digits' DCGAN runs slower) is many hours: run it in pieces (--datasets,
---objectives, --seeds, --steps). On a shared 2-core CPU at load 20 (several jobs at once), 300-step Ring8 runs
-took 10 to 15 minutes each, compilation included.
+Cost, measured on an idle 2-core AMD EPYC (one run at a time, compilation, sampling and evaluation included): a
+2-D run of the zoo's 5000 steps takes 4 to 5 minutes (about 25 steps/s with CLR, 15 with WGAN-GP's second-order
+gradients; batch 256 x 5 D steps), a stacked-digits run about 3 to 4 minutes (25 to 30 steps/s at batch 64). The
+full study (9 objectives x CLR off/on x 3 seeds on the 2-D sets, 8 on stacked digits: 156 runs) is therefore about
+10 hours on such a CPU: run it in pieces (--datasets, --objectives, --seeds) and write the table of what is there
+with --report_only. Two runs at once (two processes, single-threaded XLA) were no faster in all than one.
 ``--quick`` (ring8, VEEGAN, CLR off and on, seed 0, 16-unit nets, 20 steps; the test) is two tiny runs.
 """
 
