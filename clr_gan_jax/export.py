@@ -56,6 +56,14 @@ def write_npz(path: str, variables: dict, config: ml_collections.ConfigDict, exa
         json.dump(meta, f, indent=2)
 
 
+def scatter_reals(source, count: int = 2000) -> np.ndarray:
+    """``count`` real points spread evenly over ``source``, whose examples may be ordered by mode (Ring8's first
+    2000 points hold 5 of its 8 modes)."""
+    return data.read_batch(source, np.linspace(0, len(source) - 1, min(len(source), count)).round().astype(int))[
+        "image"
+    ]
+
+
 def sample_picture_fn(experiment: build.Experiment, source):
     """samples -> a grid of images (one row per class for a conditional model, see `build.picture_latents`; with
     its channels apart beside it for stacked digits), or a scatter plot of generated (red) over real (grey) points.
@@ -63,7 +71,7 @@ def sample_picture_fn(experiment: build.Experiment, source):
     The real points of the scatter plots are read from ``source`` once, here.
     """
     if len(experiment.example_shape) == 1:
-        real = np.stack([source[i]["image"] for i in range(min(len(source), 2000))])
+        real = scatter_reals(source)
         return lambda samples: images.scatter_plot(real, samples)
     stacked = data.is_stacked(experiment.config.data)
 

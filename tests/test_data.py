@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from clr_gan_jax import images
+from clr_gan_jax import export, images
 from clr_gan_jax.data import create_source, embedded, is_stacked, make_dataset, make_iterator
 from clr_gan_jax.default_config import base_config
 from clr_gan_jax.errors import UserError
@@ -129,3 +129,10 @@ def test_mirror_of_points_is_refused():
     config.data.name, config.data.mirror = "ring8", True
     with pytest.raises(UserError, match="data.mirror flips images"):
         create_source(config.data)
+
+
+def test_scatter_plots_draw_reals_of_every_mode():
+    source = embedded.ring8()  # ordered by mode: its first 2000 points hold 5 of the 8
+    real = export.scatter_reals(source)
+    nearest = np.argmin(np.linalg.norm(real[:, None] - embedded.RING8_CENTRES[None], axis=-1), axis=1)
+    assert real.shape == (2000, 2) and np.bincount(nearest, minlength=8).min() >= 200

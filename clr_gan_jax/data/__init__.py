@@ -16,7 +16,7 @@ from typing import Any
 import ml_collections
 
 from clr_gan_jax.data import embedded
-from clr_gan_jax.data.pipeline import make_dataset, make_iterator
+from clr_gan_jax.data.pipeline import make_dataset, make_iterator, read_batch
 from clr_gan_jax.errors import require, require_number
 from clr_gan_jax.registry import Registry
 
@@ -29,6 +29,7 @@ __all__ = [
     "is_stacked",
     "make_dataset",
     "make_iterator",
+    "read_batch",
 ]
 
 
