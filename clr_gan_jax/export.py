@@ -59,9 +59,8 @@ def write_npz(path: str, variables: dict, config: ml_collections.ConfigDict, exa
 def scatter_reals(source, count: int = 2000) -> np.ndarray:
     """``count`` real points spread evenly over ``source``, whose examples may be ordered by mode (Ring8's first
     2000 points hold 5 of its 8 modes)."""
-    return data.read_batch(source, np.linspace(0, len(source) - 1, min(len(source), count)).round().astype(int))[
-        "image"
-    ]
+    indices = np.linspace(0, len(source) - 1, min(len(source), count)).round().astype(int)
+    return data.read_batch(source, indices)["image"]
 
 
 def sample_picture_fn(experiment: build.Experiment, source):

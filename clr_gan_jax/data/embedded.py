@@ -41,11 +41,11 @@ class GaussianMixtureSource:
     def __len__(self) -> int:
         return len(self._points)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index) -> dict:
+        """Example ``index``, or the stacked examples of an index array."""
         return {"image": self._points[index], "label": self._labels[index]}
 
-    def read_batch(self, indices: np.ndarray) -> dict:
-        return {"image": self._points[indices], "label": self._labels[indices]}
+    read_batch = __getitem__
 
 
 def ring8(seed: int = 0) -> GaussianMixtureSource:
@@ -84,11 +84,11 @@ class DigitsSource:
     def __len__(self) -> int:
         return len(self._images)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index) -> dict:
+        """Example ``index``, or the stacked examples of an index array."""
         return {"image": self._images[index][..., None], "label": self._labels[index]}
 
-    def read_batch(self, indices: np.ndarray) -> dict:
-        return {"image": self._images[indices][..., None], "label": self._labels[indices]}
+    read_batch = __getitem__
 
 
 class StackedDigitsSource:

@@ -8,8 +8,8 @@ iterator state to checkpoint, whatever the number of reading processes.
 A batch is read whole: its stream positions become source indices through the epoch's
 permutation (one ``numpy`` permutation per epoch), and sources that hold their examples in
 memory gather them with one fancy index (``read_batch``). Grain's per-example path (an index
-shuffle and a map call for every example) cost about 100 us an example on a 2-core CPU: 130 ms
-for the 1280 points of a Ring8 step (5 D batches of 256), twice the train step itself.
+shuffle and a map call for every example) cost about 100 us an example on a 2-core CPU: 122 ms
+for the 1280 points of a Ring8 step (5 D batches of 256), 2 to 4 times the train step itself.
 """
 
 import grain
