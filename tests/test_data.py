@@ -9,16 +9,30 @@ from clr_gan_jax.default_config import base_config
 from clr_gan_jax.errors import UserError
 
 
-def test_ring8_is_the_zoo_mixture():
-    source = embedded.ring8()
+def _zoo_ring8_centres():
+    t = np.linspace(0, 1.75, 8) * np.pi
+    return np.stack([np.cos(t), np.sin(t)], 1) * 10
+
+
+def _zoo_grid25_centres():
+    line = np.array([-10.0, -5.0, 0.0, 5.0, 10.0])
+    return np.stack([np.repeat(line, 5), np.tile(line, 5)], 1)
+
+
+@pytest.mark.parametrize(
+    "source, centres", [(embedded.ring8(), _zoo_ring8_centres()), (embedded.grid25(), _zoo_grid25_centres())]
+)
+def test_mixtures_are_the_zoos(source, centres):
+    """The zoo's datasets/toy.py: std 0.5 around its centres, 400 samples a mode, scaled by 1/15."""
     points = np.stack([source[i]["image"] for i in range(len(source))])
     labels = np.array([source[i]["label"] for i in range(len(source))])
-    assert len(source) == 3200 and np.bincount(labels).tolist() == [400] * 8
-    t = np.linspace(0, 1.75, 8) * np.pi
-    np.testing.assert_allclose(embedded.RING8_CENTRES, np.stack([np.cos(t), np.sin(t)], 1) * 10 / 15, atol=1e-6)
-    for k in range(8):
+    num_modes = len(centres)
+    assert len(source) == 400 * num_modes and np.bincount(labels).tolist() == [400] * num_modes
+    np.testing.assert_allclose(source.centres, centres / 15, atol=1e-6)
+    assert source.std == pytest.approx(0.5 / 15)
+    for k in range(num_modes):
         mode = points[labels == k]
-        np.testing.assert_allclose(mode.mean(0), embedded.RING8_CENTRES[k], atol=4 * 0.5 / 15 / np.sqrt(400))
+        np.testing.assert_allclose(mode.mean(0), source.centres[k], atol=4 * 0.5 / 15 / np.sqrt(400))
         assert (mode - mode.mean(0)).std() == pytest.approx(0.5 / 15, rel=0.1)
     assert np.abs(points).max() <= 1.0
 
