@@ -18,11 +18,11 @@ After the runs it writes, from every result present:
                                  zoo's strips of scatter plots (2-D) or sample grids (stacked digits)
 
 Cost, measured on an idle 2-core AMD EPYC (one run at a time, compilation, sampling and evaluation included): a
-2-D run of the zoo's 5000 steps takes 4 to 5 minutes (about 25 steps/s with CLR, 15 with WGAN-GP's second-order
-gradients; batch 256 x 5 D steps), a stacked-digits run about 3 to 4 minutes (25 to 30 steps/s at batch 64). The
-full study (9 objectives x CLR off/on x 3 seeds on the 2-D sets, 8 on stacked digits: 156 runs) is therefore about
-10 hours on such a CPU: run it in pieces (--datasets, --objectives, --seeds) and write the table of what is there
-with --report_only. Two runs at once (two processes, single-threaded XLA) were no faster in all than one.
+2-D run of the zoo's 5000 steps takes about 4 minutes (Grid25, seed 0: median 227 s, 173 to 381 s; batch 256 x 5 D
+steps), a stacked-digits run about 3 (median 176 s, 128 to 236 s; batch 64). The full study (9 objectives x CLR
+off/on x 3 seeds on the 2-D sets, 8 on stacked digits: 156 runs) is therefore about 9 hours on such a CPU: run it in
+pieces (--datasets, --objectives, --seeds) and write the table of what is there with --report_only. Two runs at once
+(two processes, single-threaded XLA) were no faster in all than one.
 ``--quick`` (ring8, VEEGAN, CLR off and on, seed 0, 16-unit nets, 20 steps; the test) is two tiny runs.
 """
 

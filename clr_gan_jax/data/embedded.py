@@ -12,7 +12,7 @@ from PIL import Image
 
 # Ring8 and Grid25 as in the GAN zoo (datasets/toy.py): std 0.5, 400 samples per mode, all scaled by 1/15 into
 # [-1, 1]. Ring8's centres are 10*(cos t, sin t), t = linspace(0, 1.75, 8)*pi; Grid25's are linspace(-10, 10, 5)^2.
-# (VEEGAN / PacGAN's grid is 8x tighter relative to its spacing, std 0.05 on a spacing of 2: at the zoo's 5000 steps
+# (VEEGAN / PacGAN's grid is 4x tighter relative to its spacing, std 0.05 on a spacing of 2: at the zoo's 5000 steps
 # no objective of the mode-collapse study covered more than 2 of its modes.)
 ZOO_SCALE = 1.0 / 15.0
 RING8_CENTRES = (
