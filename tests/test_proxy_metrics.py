@@ -41,14 +41,14 @@ def test_real_mixture_samples_cover_every_mode(make_source, num_modes, tmp_path)
 
 def test_collapsed_mixture_samples_cover_one_mode():
     points = np.repeat(embedded.RING8_CENTRES[3:4], 500, axis=0)
-    results = proxy.mixture_metrics(points, embedded.RING8_CENTRES, embedded.RING8_STD)
+    results = proxy.mixture_metrics(points, embedded.RING8_CENTRES, embedded.ZOO_STD)
     assert results["modes"] == 1 and results["hq_fraction"] == 1.0
     assert results["kl_modes"] == pytest.approx(np.log(8))
 
 
 def test_mixture_samples_far_from_every_centre_are_not_high_quality():
     points = np.full((100, 2), 0.0, np.float32)  # the ring's centre, 10 std from every mode
-    results = proxy.mixture_metrics(points, embedded.RING8_CENTRES, embedded.RING8_STD)
+    results = proxy.mixture_metrics(points, embedded.RING8_CENTRES, embedded.ZOO_STD)
     assert results["modes"] == 0 and results["hq_fraction"] == 0.0
 
 

@@ -15,15 +15,13 @@ from PIL import Image
 # (VEEGAN / PacGAN's grid is 4x tighter relative to its spacing, std 0.05 on a spacing of 2: at the zoo's 5000 steps
 # no objective of the mode-collapse study covered more than 2 of its modes.)
 ZOO_SCALE = 1.0 / 15.0
-RING8_CENTRES = (
-    10.0 * np.stack([np.cos(np.linspace(0, 1.75, 8) * np.pi), np.sin(np.linspace(0, 1.75, 8) * np.pi)], 1) * ZOO_SCALE
-).astype(np.float32)
-RING8_STD = 0.5 * ZOO_SCALE
+ZOO_STD = 0.5 * ZOO_SCALE
+_RING8_ANGLES = np.linspace(0, 1.75, 8) * np.pi
+RING8_CENTRES = (10.0 * np.stack([np.cos(_RING8_ANGLES), np.sin(_RING8_ANGLES)], 1) * ZOO_SCALE).astype(np.float32)
 GRID25_CENTRES = (
     np.stack(np.meshgrid(np.linspace(-10, 10, 5), np.linspace(-10, 10, 5), indexing="ij"), -1).reshape(-1, 2)
     * ZOO_SCALE
 ).astype(np.float32)
-GRID25_STD = 0.5 * ZOO_SCALE
 
 
 class GaussianMixtureSource:
@@ -49,11 +47,11 @@ class GaussianMixtureSource:
 
 
 def ring8(seed: int = 0) -> GaussianMixtureSource:
-    return GaussianMixtureSource(RING8_CENTRES, RING8_STD, samples_per_mode=400, seed=seed)
+    return GaussianMixtureSource(RING8_CENTRES, ZOO_STD, samples_per_mode=400, seed=seed)
 
 
 def grid25(seed: int = 0) -> GaussianMixtureSource:
-    return GaussianMixtureSource(GRID25_CENTRES, GRID25_STD, samples_per_mode=400, seed=seed)
+    return GaussianMixtureSource(GRID25_CENTRES, ZOO_STD, samples_per_mode=400, seed=seed)
 
 
 @functools.lru_cache(maxsize=8)
