@@ -155,6 +155,25 @@ def load_bench():
     return module
 
 
+def flat(config, prefix=""):
+    out = {}
+    for key, value in config.items():
+        out.update(flat(value, f"{prefix}{key}.") if hasattr(value, "items") else {prefix + key: value})
+    return out
+
+
+@pytest.mark.parametrize("variant", ["baseline", "clr", "veegan", "veegan_clr"])
+def test_ring8_config_variants_are_the_studys_runs(variant):
+    """configs/ring8.py trains exactly what the study's vanilla and VEEGAN runs train; only how often it logs, samples,
+    checkpoints and evaluates differs (so its docstring may quote the study's numbers)."""
+    objective = "veegan" if variant.startswith("veegan") else "vanilla"
+    study = flat(load_bench().run_config("ring8", objective, variant.endswith("clr"), 0, 5000, 1000, quick=False))
+    config = flat(load_config_file("configs/ring8.py", variant))
+    cadence = {"train.log_every", "train.sample_every", "train.checkpoint_every", "eval.every", "eval.best_metric"}
+    differing = {key for key in study.keys() | config.keys() if study.get(key) != config.get(key)}
+    assert differing == cadence
+
+
 @pytest.mark.slow
 def test_mode_collapse_quick_writes_its_table_and_strip(tmp_path):
     bench = load_bench()
