@@ -133,13 +133,19 @@ def restore_state(config, workdir: str, step: int):
     return jax.device_get(state)
 
 
-def assert_trees_equal(a, b, skip=()):
-    """Bitwise equality of two pytrees of arrays (leaves whose path ends with one of ``skip`` are not compared)."""
+def assert_trees_equal(a, b, skip=(), rtol: float = 0.0):
+    """Equality of two pytrees of arrays (leaves whose path ends with one of ``skip`` are not compared): bitwise, or
+    within ``rtol`` of each leaf's largest magnitude where the two come from differently compiled programs, whose sums
+    XLA may order differently."""
     paths_a, leaves_b = jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b)
     assert len(paths_a) == len(leaves_b)
     for (path, x), y in zip(paths_a, leaves_b):
         if not jax.tree_util.keystr(path).endswith(tuple(skip)):
-            np.testing.assert_array_equal(x, y, err_msg=jax.tree_util.keystr(path))
+            if rtol:
+                scale = float(np.abs(np.asarray(y)).max(initial=0.0))
+                np.testing.assert_allclose(x, y, rtol=0, atol=rtol * scale, err_msg=jax.tree_util.keystr(path))
+            else:
+                np.testing.assert_array_equal(x, y, err_msg=jax.tree_util.keystr(path))
 
 
 def save_image(path, pixels: np.ndarray, **kwargs) -> np.ndarray:

@@ -20,6 +20,7 @@ from clr_gan_jax.writers import ProgressLine
 BATCH = 16  # digits_config's
 INTERVAL, KIMG = 2, 0.32  # p moves by BATCH * INTERVAL / (KIMG * 1000) = 0.1 every second step
 P_STEP = 0.1
+RTOL = 1e-6  # of a leaf's largest magnitude: a few float32 ulps
 IMAGES = np.random.default_rng(0).integers(0, 256, (2, BATCH, 8, 8, 1), dtype=np.uint8)
 
 
@@ -77,11 +78,14 @@ def planted(state, logit_bias: float, p: float):
 def test_zero_p_trains_exactly_like_no_augmentation(ada, plain):
     assert "ada" not in plain.state.aux and float(ada.state.aux["ada"].p) == 0.0
     (with_ada, (m_ada,)), (without, (m_plain,)) = ada.steps(ada.state, 1), plain.steps(plain.state, 1)
-    assert_trees_equal(with_ada.nets, without.nets)
-    assert_trees_equal(with_ada.ema, without.ema)
+    # the two steps are different programs (one holds the augmentation graph); on some CPUs XLA orders their gradient
+    # sums differently (1 ulp), while any augmentation of the images would move D by far more. G's bias before its
+    # BatchNorm is skipped: its gradient is rounding noise, which Adam's first step turns into +-lr (tests/helpers.py)
+    assert_trees_equal(with_ada.nets, without.nets, skip=BIASES_BEFORE_BATCHNORM, rtol=RTOL)
+    assert_trees_equal(with_ada.ema, without.ema, skip=BIASES_BEFORE_BATCHNORM, rtol=RTOL)
     assert "ada_p" not in m_plain and float(m_ada["ada_p"]) == 0.0
     for name in m_plain:
-        np.testing.assert_array_equal(m_ada[name], m_plain[name], err_msg=name)
+        assert_trees_equal(m_ada[name], m_plain[name], rtol=RTOL)
     # the d phase counted one sign per real image; the first adjustment is due after step INTERVAL
     counted = with_ada.aux["ada"]
     assert float(counted.sign_count) == BATCH and float(counted.p) == 0.0
