@@ -84,8 +84,7 @@ def test_zero_p_trains_exactly_like_no_augmentation(ada, plain):
     assert_trees_equal(with_ada.nets, without.nets, skip=BIASES_BEFORE_BATCHNORM, rtol=RTOL)
     assert_trees_equal(with_ada.ema, without.ema, skip=BIASES_BEFORE_BATCHNORM, rtol=RTOL)
     assert "ada_p" not in m_plain and float(m_ada["ada_p"]) == 0.0
-    for name in m_plain:
-        assert_trees_equal(m_ada[name], m_plain[name], rtol=RTOL)
+    assert_trees_equal({name: m_ada[name] for name in m_plain}, m_plain, rtol=RTOL)
     # the d phase counted one sign per real image; the first adjustment is due after step INTERVAL
     counted = with_ada.aux["ada"]
     assert float(counted.sign_count) == BATCH and float(counted.p) == 0.0

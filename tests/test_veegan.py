@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import optax
 import pytest
+from flax import traverse_util
 from helpers import REPO, assert_trees_equal, load_config_file, read_jsonl, restore_state
 from PIL import Image
 
@@ -155,11 +156,8 @@ def load_bench():
     return module
 
 
-def flat(config, prefix=""):
-    out = {}
-    for key, value in config.items():
-        out.update(flat(value, f"{prefix}{key}.") if hasattr(value, "items") else {prefix + key: value})
-    return out
+def flat(config) -> dict:
+    return traverse_util.flatten_dict(config.to_dict(), sep=".")
 
 
 @pytest.mark.parametrize("variant", ["baseline", "clr", "veegan", "veegan_clr"])
