@@ -14,7 +14,7 @@ After the runs it writes, from every result present:
 
   <out>/table.md                 per dataset and objective, CLR off | on: modes covered, high-quality fraction, KL of
                                  the mode histogram to uniform at the last step (mean +- std over seeds)
-  <out>/strip_<dataset>.png      one row per objective and CLR setting (seed 0), one column per sample step: the
+  <out>/strip_<dataset>.png      one row per objective and CLR setting (first seed), one column per sample step: the
                                  zoo's strips of scatter plots (2-D) or sample grids (stacked digits)
 
 Cost, measured on an idle 2-core AMD EPYC (one run at a time, compilation, sampling and evaluation included): a
@@ -23,6 +23,7 @@ steps), a stacked-digits run about 3 (median 176 s, 128 to 236 s; batch 64). The
 off/on x 3 seeds on the 2-D sets, 8 on stacked digits: 156 runs) is therefore about 9 hours on such a CPU: run it in
 pieces (--datasets, --objectives, --seeds) and write the table of what is there with --report_only. Two runs at once
 (two processes, single-threaded XLA) were no faster in all than one.
+The README's table is the full study; every run's numbers are in bench/results/mode_collapse.md.
 ``--quick`` (ring8, VEEGAN, CLR off and on, seed 0, 16-unit nets, 20 steps; the test) is two tiny runs.
 """
 
