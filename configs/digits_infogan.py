@@ -14,16 +14,16 @@ Scaled down: 16 px digits (scikit-learn's 8x8 digits upsampled), z 64, widths 12
 32 px, z 100, 256), batch 64 and n_critic 1 (the zoo: 256 and 5), 2000 steps (the zoo: 10000); an
 EMA of G (0.99) for the pictures, which the zoo does not keep.
 
-Expected (measured, infogan, 2000 steps): digits_fd 25.9 at step 1000 and 8.5 at step 2000, all 10
-classes (digits_kl 0.049); 40 min of wall time, but under a load of ~20 on the 2 cores (nice 19, 226 s of
-CPU time): on an idle machine a few minutes. The sample grid shows blurry but mostly recognisable
-digits. The traverse picture (--mode=traverse) after 2000 steps: the categorical code moves the digit's
-identity only in part (some rows lean to one digit, e.g. 3s or 6/0s, but within a row the columns' z
-still decide most of it: no clean one-digit-per-row yet); the two continuous codes morph the shape
-smoothly along their sweep, mixing identity and style (a 4 into a 3, a 6 into a 2), rather than one
-clean factor such as slant or width. The zoo's README reports, at 10000 steps and 32 px, the digit type
-on the categorical code and little effect of the continuous codes without BatchNorm. Not run here:
-infogan_bn and the _clr variants (they train in tests/test_infogan.py on 8x8 shapes only).
+Expected (measured, infogan, 2000 steps, on 0dc4009): digits_fd 23.5 at step 1000 and 8.2 at step 2000, all 10
+classes (digits_kl 0.059); 1.5 min of wall time with the traverse picture on a 2-core AMD EPYC (with the test suite
+running beside it). The sample grid shows blurry but mostly recognisable digits. The traverse picture
+(--mode=traverse) after 2000 steps: the categorical code moves the digit's identity only in part (some rows lean to
+one digit, e.g. 6s or 3s, but within a row the columns' z still decide most of it: no clean one-digit-per-row yet);
+the two continuous codes morph the shape smoothly along their sweep, mixing identity and style (a 4 into a 5, a blob
+into a 3; a 5 into a 9, a 6 into a 4), rather than one clean factor such as slant or width. The zoo's README
+reports, at 10000 steps and 32 px, the digit type on the categorical code and little effect of the continuous codes
+without BatchNorm. Not run here: infogan_bn and the _clr variants (they train in tests/test_infogan.py on 8x8 shapes
+only).
 """
 
 from clr_gan_jax.default_config import base_config

@@ -1,7 +1,7 @@
 """EigenGAN as the zoo builds it (configs/eigengan_ffhq.yaml): a subspace per G layer, hinge loss + R1, EMA 0.999.
 
   python -m clr_gan_jax.main --config=configs/eigengan.py:digits --workdir=runs/digits_eigengan
-  python -m clr_gan_jax.main --config=configs/eigengan.py:digits --workdir=runs/digits_eigengan --mode=traverse
+  python -m clr_gan_jax.main --config=configs/eigengan.py:digits --workdir=runs/digits_eigengan --mode=traverse --span=3
   python -m clr_gan_jax.main --config=configs/eigengan.py:ffhq_clr --workdir=runs/ffhq_eigengan_clr \\
       --config.data.path=~/datasets/ffhq256x256.zip
 
@@ -13,13 +13,14 @@ lr 1e-4 betas (0.5, 0.999), batch 64, EMA 0.999, 500k steps. Documented, not run
 digits: 16 px digits on 2 CPU cores: 2 layers of 4 basis vectors, noise 32 (z_dim 40), widths 32,
 lr 2e-4, 600 steps, EMA 0.99.
 
-Expected (measured, digits, 600 steps): digits_fd 107.1 at step 300 and 70.5 at step 600, 6 of 10
-classes (digits_kl 0.38); 9 min of wall time under a load of ~10-20 on the 2 cores (nice 19, 166 s of CPU
-time, 95 s of it compiling). The samples are digit-like strokes, not yet clean digits. The traverse
-picture (--mode=traverse --span=3, the zoo's sweep): the 4x4 layer's 4 dimensions (top 4 rows) change
-nearly nothing yet; the 8x8 layer's each change the shape strongly and smoothly: one grows a blob at the
-bottom, one closes the stroke into a ring (a 0), one turns a cross into a 9, one thins a bold stroke.
-Not run here: digits_clr (trains in tests/test_eigengan.py on 8x8 shapes) and ffhq (needs a GPU).
+Expected (measured, digits, 600 steps, on 0dc4009): digits_fd 110.1 at step 300 and 96.0 at step 600, 7 of 10
+classes (digits_kl 0.47); 1 min of wall time with the traverse picture on a 2-core AMD EPYC (with the test suite
+running beside it). The samples are digit-like strokes, not yet clean digits. A run this short depends on the data
+order: before 07e1b06 (grain's per-example shuffle) the same config ended at 71.8. The traverse picture
+(--mode=traverse --span=3, the zoo's sweep): the 4x4 layer's 4 dimensions (top 4 rows) change nearly nothing yet;
+the 8x8 layer's each change the shape strongly and smoothly: from a cross, one grows a blob at the bottom, one draws
+a 5, one a 3; the last turns a blocky 3 into the cross. Not run here: digits_clr (trains in tests/test_eigengan.py
+on 8x8 shapes) and ffhq (needs a GPU).
 """
 
 from clr_gan_jax.default_config import base_config
