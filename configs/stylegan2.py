@@ -44,7 +44,8 @@ step's cost is about proportional to its images, so small batches buy updates: a
 28 at batch 32, 22 at batch 16 and 13 at batch 8. Measured on 2 CPU cores (AMD EPYC, nothing else running):
 tiny_clr took 9m16s and 9m46s wall in two runs (compilation and evaluation included; median 12 steps/s, the
 host's speed drifting by +-20%), tiny 7m05s. tiny_clr ends at stacked_fd 5.6 (real digits 0.09, 2x2-blurred
-reals 94 at 8 px) and 745 of 1000 stacked modes (tiny: 7.3 and 626). Its RGB grid is coloured tangles like the
+reals 94 at 8 px) and 745 of 1000 stacked modes (tiny: 7.3 and 626); on fc63eea, on a faster AMD EPYC, tiny_clr took
+4m32s and ended at stacked_fd 5.63 and 720 modes. Its RGB grid is coloured tangles like the
 real grid; the sample pictures show each channel apart to its right, and there the digits are legible (0, 2, 3,
 5, 6, 9 the clearest), blurrier than the reals.
 """
