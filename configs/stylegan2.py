@@ -35,19 +35,18 @@ tool's shards, ``cifar`` uses CIFAR-10 from TFDS. Expected: the CLR-GAN paper's 
 for paper256_clr on FFHQ-256 3.44 (StyleGAN2 3.86), LSUN Church 3.52 (4.04); paper512_clr on
 AFHQ-Cat 4.79 (7.92).
 
-``tiny`` and ``tiny_clr``: a small StyleGAN2 (+CLR) on the embedded stacked digits at 32 px for CPU:
-channel base 512 (64 channels up to 8 px, 32 at 16, 16 at 32: the digits are 8x8 images resized, so the
-upper blocks only need to interpolate), 2 mapping layers, z and w 64 wide so that CLR's phi fits, batch 8,
-6400 steps (51.2 kimg), R1 every 16 steps, no path length and no style mixing (as the official cifar cfg),
-so a run compiles two step variants instead of four; lr 0.01 (4x the official 0.0025). On 2 CPU cores a
-step's cost is about proportional to its images, so small batches buy updates: at 25.6 kimg stacked_fd was
-28 at batch 32, 22 at batch 16 and 13 at batch 8. Measured on 2 CPU cores (AMD EPYC, nothing else running):
-tiny_clr took 9m16s and 9m46s wall in two runs (compilation and evaluation included; median 12 steps/s, the
-host's speed drifting by +-20%), tiny 7m05s. tiny_clr ends at stacked_fd 5.6 (real digits 0.09, 2x2-blurred
-reals 94 at 8 px) and 745 of 1000 stacked modes (tiny: 7.3 and 626); on fc63eea, on a faster AMD EPYC, tiny_clr took
-4m32s and ended at stacked_fd 5.63 and 720 modes. Its RGB grid is coloured tangles like the
-real grid; the sample pictures show each channel apart to its right, and there the digits are legible (0, 2, 3,
-5, 6, 9 the clearest), blurrier than the reals.
+``tiny`` and ``tiny_clr``: a small StyleGAN2 (+CLR) on the embedded stacked digits at 32 px for CPU: channel base
+512 (64 channels up to 8 px, 32 at 16, 16 at 32: the digits are 8x8 images resized, so the upper blocks only need to
+interpolate), 2 mapping layers, z and w 64 wide so that CLR's phi fits, batch 8, 6400 steps (51.2 kimg), R1 every 16
+steps, no path length and no style mixing (as the official cifar cfg), so a run compiles two step variants instead
+of four; lr 0.01 (4x the official 0.0025). On 2 CPU cores a step's cost is about proportional to its images, so
+small batches buy updates: at 25.6 kimg stacked_fd was 28 at batch 32, 22 at batch 16 and 13 at batch 8. Measured on
+2 CPU cores (AMD EPYC, nothing else running): tiny_clr took 9m16s and 9m46s wall in two runs (compilation and
+evaluation included; median 12 steps/s, the host's speed drifting by +-20%), tiny 7m05s. tiny_clr ends at stacked_fd
+5.6 (real digits 0.09, 2x2-blurred reals 94 at 8 px) and 745 of 1000 stacked modes (tiny: 7.3 and 626); on fc63eea,
+on a faster AMD EPYC, tiny_clr took 4m32s and ended at stacked_fd 5.63 and 720 modes. Its RGB grid is coloured
+tangles like the real grid; the sample pictures show each channel apart to its right, and there the digits are
+legible (0, 2, 3, 5, 6, 9 the clearest), blurrier than the reals.
 """
 
 from clr_gan_jax.default_config import base_config
